@@ -1,0 +1,5 @@
+// Every command the CLI knows; one module per command.
+import type { CommandModule } from 'yargs';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const COMMANDS: CommandModule<any, any>[] = [];

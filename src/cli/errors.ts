@@ -1,0 +1,19 @@
+// User-facing failures: one line on stderr, a non-zero exit, never a stack trace.
+// Exit codes (native.md §8): 1 usage, 2 input/capture/IO error.
+
+export const EXIT_USAGE = 1;
+export const EXIT_INPUT = 2;
+
+export class UserError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = EXIT_INPUT) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+/** Turns any thrown value into the one-line message the user sees. */
+export function oneLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0]!.trim();
+}
