@@ -108,3 +108,16 @@ export interface Sample {
   psn: number;
   frame: number;
 }
+
+/** A PSN event in one direction of a flow, for loss-over-time plots and the store. */
+export interface PsnEvent {
+  flow_index: number;
+  ts_us: number;
+  direction: 'initiator_to_responder' | 'responder_to_initiator';
+  kind: 'lost' | 'reordered' | 'duplicate' | 'restart';
+  /** Packets concerned: the size of the PSN gap for `lost`, else 1. */
+  count: number;
+  /** PSNTP of the packet that revealed the event. */
+  psn: number;
+  frame: number;
+}
