@@ -1,0 +1,402 @@
+// Opens ESP packets (RFC 4303) with the keys of a Wireshark-style SA table, or reads ESP-NULL
+// payloads without one. Implements decode/'s EspOpener: never throws on packet bytes, reports
+// what happened as an EspOpenStatus.
+//
+// ESP: | SPI (4) | Seq (4) | IV (0/8/16) | payload … | padding | PadLen | NextHdr | ICV |
+//      '------------------------ ICV covers (HMAC) -----------------------'
+// AES-GCM (RFC 4106): nonce = salt ‖ IV, AAD = SPI ‖ Seq (ESN: SPI ‖ SeqHigh ‖ SeqLow), tag = ICV.
+
+import {
+  type Decipher, type DecipherGCM, type KeyObject, createDecipheriv, createHmac, createSecretKey, timingSafeEqual,
+} from 'node:crypto';
+import { type EspOpenResult, type EspOpener } from '../decode/esp-opener.js';
+import { readU32 } from '../wire/bytes.js';
+import { NULL_HEURISTIC_ICV_LENGTHS, checkPadding, innerPayloadVerifies, isHeuristicNextHeader } from './esp-null.js';
+import {
+  type AddressPattern, type EspSaRecord, authenticationSpec, encryptionSpec,
+} from './sa-file.js';
+
+const ESP_HEADER_LEN = 8;
+const IPPROTO_NONE = 59;
+const EMPTY = new Uint8Array(0);
+/** Most SPIs remembered per wildcard-SPI SA for ESN state (bounded against hostile traffic). */
+const MAX_ESN_STATES = 65536;
+/** RFC 4303 Appendix A2 window for inferring SeqHigh. A passive reader has no replay window; half
+ * the sequence space picks the candidate nearest the highest authenticated number. */
+const ESN_WINDOW = 2 ** 31;
+
+export interface EspSaOpenerOptions {
+  /** Try to read ESP-NULL payloads when no SA matches (default true). */
+  readonly nullHeuristic?: boolean;
+}
+
+/** Highest authenticated 64-bit sequence number of one SA (Th, Tl in RFC 4303 Appendix A2). */
+class EsnState {
+  hi = 0;
+  lo = 0;
+  seen = false;
+}
+
+/** An SA made ready for the hot path: keys as KeyObjects, lengths resolved. */
+class SaRuntime {
+  readonly record: EspSaRecord;
+  readonly order: number;
+  readonly specificity: number;
+  readonly kind: 'null' | 'cbc' | 'ctr' | 'gcm' | 'unsupported';
+  readonly cipherName: string;
+  readonly cipherKey: KeyObject | null;
+  /** AES-GCM salt or AES-CTR nonce: the last 4 bytes of the SA key. */
+  readonly salt: Buffer;
+  readonly ivLength: number;
+  readonly blockLength: number;
+  readonly icvLength: number;
+  readonly hmacHash: string | null;
+  readonly hmacKey: KeyObject | null;
+  readonly esnStates = new Map<number, EsnState>();
+
+  constructor(record: EspSaRecord, order: number) {
+    this.record = record;
+    this.order = order;
+    const enc = encryptionSpec(record.encryption);
+    const auth = authenticationSpec(record.authentication);
+    this.kind = enc.kind;
+    this.ivLength = enc.ivLength;
+    this.blockLength = enc.blockLength;
+    this.icvLength = enc.kind === 'gcm' ? enc.icvLength : auth.icvLength;
+    this.hmacHash = enc.kind === 'gcm' ? null : auth.hash;
+    const key = record.encryptionKey.bytes();
+    let cipherName = '';
+    let cipherKey: KeyObject | null = null;
+    let salt = Buffer.alloc(0);
+    if (enc.kind === 'cbc') {
+      cipherName = record.encryption === 'TripleDES-CBC [RFC2451]' ? 'des-ede3-cbc' : `aes-${key.length * 8}-cbc`;
+      cipherKey = createSecretKey(key);
+    } else if (enc.kind === 'gcm' || enc.kind === 'ctr') {
+      const aesKey = key.subarray(0, key.length - 4);
+      cipherName = `aes-${aesKey.length * 8}-${enc.kind}`;
+      cipherKey = createSecretKey(aesKey);
+      salt = Buffer.from(key.subarray(key.length - 4));
+    }
+    this.cipherName = cipherName;
+    this.cipherKey = cipherKey;
+    this.salt = salt;
+    this.hmacKey = this.hmacHash !== null ? createSecretKey(record.authenticationKey.bytes()) : null;
+    // Most specific first: a named SPI, then the longer address prefixes.
+    this.specificity = (record.spi !== null ? 1000 : 0) + prefixOf(record.src) + prefixOf(record.dst);
+  }
+
+  esnState(spi: number): EsnState {
+    let s = this.esnStates.get(spi);
+    if (s === undefined) {
+      if (this.esnStates.size >= MAX_ESN_STATES) this.esnStates.clear();
+      s = new EsnState();
+      this.esnStates.set(spi, s);
+    }
+    return s;
+  }
+
+  matches(addr: Uint8Array, srcOff: number, dstOff: number): boolean {
+    return this.record.protocol === 'IPv6' &&
+      prefixMatches(this.record.src, addr, srcOff) && prefixMatches(this.record.dst, addr, dstOff);
+  }
+}
+
+function prefixOf(p: AddressPattern): number {
+  return p.bytes === null ? 0 : p.prefixBits;
+}
+
+function prefixMatches(p: AddressPattern, addr: Uint8Array, off: number): boolean {
+  const want = p.bytes;
+  if (want === null) return true;
+  const bits = p.prefixBits;
+  const whole = bits >>> 3;
+  for (let i = 0; i < whole; i++) if (addr[off + i] !== want[i]) return false;
+  const rest = bits & 7;
+  if (rest === 0) return true;
+  const mask = (0xff << (8 - rest)) & 0xff;
+  return ((addr[off + whole]! ^ want[whole]!) & mask) === 0;
+}
+
+/** RFC 4303 Appendix A2.2: SeqHigh for `lo` given the highest authenticated (Th, Tl). */
+export function inferSeqHigh(th: number, tl: number, lo: number, window = ESN_WINDOW): number {
+  if (tl >= window - 1) {
+    // Case A: the window sits within one sub-space.
+    return lo >= tl - window + 1 ? th : th + 1;
+  }
+  // Case B: the window spans two sub-spaces; Bl = Tl − W + 1 wraps around 2^32.
+  const bl = tl - window + 1 + 2 ** 32;
+  if (lo >= bl) return th === 0 ? 0 : th - 1;
+  return th;
+}
+
+export class EspSaOpener implements EspOpener {
+  private readonly bySpi = new Map<number, SaRuntime[]>();
+  private readonly anySpi: SaRuntime[];
+  private readonly nullHeuristic: boolean;
+  /** Number of SAs loaded. */
+  readonly size: number;
+  /** Scratch: RFC 4106 nonce, AAD, ESN high bits; node:crypto copies them on use. */
+  private readonly nonce = Buffer.alloc(12);
+  private readonly aad = Buffer.alloc(12);
+  private readonly seqHigh = Buffer.alloc(4);
+  private readonly ctrIv = Buffer.alloc(16);
+
+  constructor(records: readonly EspSaRecord[], options: EspSaOpenerOptions = {}) {
+    this.nullHeuristic = options.nullHeuristic ?? true;
+    this.size = records.length;
+    const runtimes = records.map((r, i) => new SaRuntime(r, i));
+    runtimes.sort((a, b) => b.specificity - a.specificity || a.order - b.order);
+    this.anySpi = runtimes.filter((r) => r.record.spi === null);
+    for (const r of runtimes) {
+      const spi = r.record.spi;
+      if (spi === null || this.bySpi.has(spi)) continue;
+      // Exact-SPI entries for this SPI, then the wildcard ones, keeping the specificity order.
+      this.bySpi.set(spi, runtimes.filter((x) => x.record.spi === spi || x.record.spi === null));
+    }
+  }
+
+
+  open(buf: Uint8Array, espOff: number, end: number,
+    addrBuf: Uint8Array, srcOff: number, dstOff: number, out: EspOpenResult): void {
+    out.method = 'sa';
+    out.buf = EMPTY;
+    out.off = 0;
+    out.end = 0;
+    out.nextHeader = 0;
+    out.detail = '';
+    if (espOff + ESP_HEADER_LEN > end) {
+      out.status = 'truncated';
+      out.detail = 'esp header';
+      return;
+    }
+    const spi = readU32(buf, espOff);
+    const candidates = this.bySpi.get(spi) ?? this.anySpi;
+    for (let i = 0; i < candidates.length; i++) {
+      const sa = candidates[i]!;
+      if (sa.matches(addrBuf, srcOff, dstOff)) {
+        this.openWithSa(sa, spi, buf, espOff, end, out);
+        return;
+      }
+    }
+    if (this.nullHeuristic && this.tryNullHeuristic(buf, espOff, end, addrBuf, srcOff, dstOff, out)) return;
+    out.status = 'no_sa';
+    out.detail = this.nullHeuristic ? `spi ${hexSpi(spi)}: no SA, and not readable as ESP-NULL` : `spi ${hexSpi(spi)}: no SA`;
+  }
+
+  private openWithSa(sa: SaRuntime, spi: number, buf: Uint8Array, espOff: number, end: number, out: EspOpenResult): void {
+    if (sa.kind === 'unsupported') {
+      out.status = 'no_sa';
+      out.detail = `spi ${hexSpi(spi)}: ${sa.record.encryption} (${sa.record.origin}) is not supported by pdmscope`;
+      return;
+    }
+    const ivOff = espOff + ESP_HEADER_LEN;
+    const ctOff = ivOff + sa.ivLength;
+    const icvOff = end - sa.icvLength;
+    const ctLen = icvOff - ctOff;
+    if (ctLen < 2 || (sa.kind === 'cbc' && ctLen < sa.blockLength)) {
+      out.status = 'truncated';
+      out.detail = `spi ${hexSpi(spi)}: ${end - espOff} bytes, too short for ${sa.record.encryption} with a ${sa.icvLength}-byte ICV`;
+      return;
+    }
+    if (sa.kind === 'cbc' && ctLen % sa.blockLength !== 0) {
+      out.status = 'truncated';
+      out.detail = `spi ${hexSpi(spi)}: ciphertext of ${ctLen} bytes is not a multiple of the ${sa.blockLength}-byte block`;
+      return;
+    }
+    const seqLo = readU32(buf, espOff + 4);
+
+    if (sa.kind === 'gcm') {
+      const plain = this.openGcm(sa, spi, seqLo, buf, espOff, ivOff, ctOff, icvOff, end);
+      if (plain === null) {
+        out.status = 'auth_failed';
+        out.detail = `spi ${hexSpi(spi)}: AES-GCM tag does not verify`;
+        return;
+      }
+      this.finishTrailer(plain, 0, plain.length, spi, 'sa', out);
+      return;
+    }
+
+    if (sa.hmacHash !== null && !this.verifyHmac(sa, spi, seqLo, buf, espOff, icvOff, end)) {
+      out.status = 'auth_failed';
+      out.detail = `spi ${hexSpi(spi)}: ${sa.record.authentication} ICV does not verify`;
+      return;
+    }
+    if (sa.kind === 'null') {
+      this.finishTrailer(buf, ctOff, icvOff, spi, 'sa', out);
+      return;
+    }
+    const plain = this.decrypt(sa, buf, ivOff, ctOff, icvOff);
+    this.finishTrailer(plain, 0, plain.length, spi, 'sa', out);
+  }
+
+  /** AES-CBC / 3DES-CBC (RFC 3602, RFC 2451) or AES-CTR (RFC 3686 §4: nonce ‖ IV ‖ counter 1). */
+  private decrypt(sa: SaRuntime, buf: Uint8Array, ivOff: number, ctOff: number, icvOff: number): Buffer {
+    const ct = view(buf, ctOff, icvOff - ctOff);
+    let d: Decipher;
+    if (sa.kind === 'ctr') {
+      const iv = this.ctrIv;
+      sa.salt.copy(iv, 0);
+      iv.set(buf.subarray(ivOff, ivOff + 8), 4);
+      iv.writeUInt32BE(1, 12);
+      d = createDecipheriv(sa.cipherName, sa.cipherKey!, iv);
+    } else {
+      d = createDecipheriv(sa.cipherName, sa.cipherKey!, view(buf, ivOff, sa.ivLength));
+      d.setAutoPadding(false); // ESP pads by itself (RFC 4303 §2.4), not PKCS#7
+    }
+    // Lengths were checked against the block size, so neither call can throw.
+    const head = d.update(ct);
+    const tail = d.final();
+    return tail.length === 0 ? head : Buffer.concat([head, tail]);
+  }
+
+  /** Returns the plaintext, or null when the tag does not verify (with ESN: for either SeqHigh). */
+  private openGcm(sa: SaRuntime, spi: number, seqLo: number, buf: Uint8Array,
+    espOff: number, ivOff: number, ctOff: number, icvOff: number, end: number): Buffer | null {
+    const nonce = this.nonce;
+    sa.salt.copy(nonce, 0);
+    nonce.set(buf.subarray(ivOff, ivOff + 8), 4);
+    const ct = view(buf, ctOff, icvOff - ctOff);
+    const tag = view(buf, icvOff, end - icvOff);
+    if (!sa.record.esn) {
+      // RFC 4106 §5: AAD = SPI ‖ 32-bit Seq, the first 8 bytes of ESP.
+      return gcmOpen(sa, nonce, view(buf, espOff, 8), ct, tag);
+    }
+    const state = sa.esnState(spi);
+    const first = state.seen ? inferSeqHigh(state.hi, state.lo, seqLo) : 0;
+    for (const hi of seqHighCandidates(first, state)) {
+      const aad = this.aad;
+      aad.writeUInt32BE(spi, 0);
+      aad.writeUInt32BE(hi, 4);
+      aad.writeUInt32BE(seqLo, 8);
+      const plain = gcmOpen(sa, nonce, aad, ct, tag);
+      if (plain !== null) {
+        noteSeq(state, hi, seqLo);
+        return plain;
+      }
+    }
+    return null;
+  }
+
+  /** Encrypt-then-MAC (RFC 4303 §3.4.4): the ICV is checked before anything is decrypted. */
+  private verifyHmac(sa: SaRuntime, spi: number, seqLo: number, buf: Uint8Array, espOff: number, icvOff: number, end: number): boolean {
+    const covered = view(buf, espOff, icvOff - espOff);
+    const icv = view(buf, icvOff, end - icvOff);
+    if (!sa.record.esn) return hmacMatches(sa, covered, null, icv);
+    // RFC 4303 §3.3.2.2: with ESN the high 32 bits are appended for the ICV computation only.
+    const state = sa.esnState(spi);
+    const first = state.seen ? inferSeqHigh(state.hi, state.lo, seqLo) : 0;
+    for (const hi of seqHighCandidates(first, state)) {
+      this.seqHigh.writeUInt32BE(hi, 0);
+      if (hmacMatches(sa, covered, this.seqHigh, icv)) {
+        noteSeq(state, hi, seqLo);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** RFC 4303 §2.4 trailer on plaintext `p[off..end)`; fills `out`. */
+  private finishTrailer(p: Uint8Array, off: number, end: number, spi: number, method: 'sa' | 'null_heuristic', out: EspOpenResult): void {
+    out.method = method;
+    if (end - off < 2) {
+      out.status = 'bad_trailer';
+      out.detail = `spi ${hexSpi(spi)}: no room for pad length and next header`;
+      return;
+    }
+    const nextHeader = p[end - 1]!;
+    const payloadEnd = checkPadding(p, off, end - 2);
+    if (payloadEnd < 0) {
+      out.status = 'bad_trailer';
+      out.detail = `spi ${hexSpi(spi)}: pad length ${p[end - 2]!} does not fit or padding is not 1, 2, 3, …`;
+      return;
+    }
+    out.nextHeader = nextHeader;
+    out.buf = p;
+    out.off = off;
+    out.end = payloadEnd;
+    if (nextHeader === IPPROTO_NONE) {
+      // RFC 4303 §2.6: a traffic-flow-confidentiality dummy packet, to be discarded.
+      out.status = 'tfc_dummy';
+      out.detail = `spi ${hexSpi(spi)}: next header 59`;
+      return;
+    }
+    out.status = 'ok';
+  }
+
+  private tryNullHeuristic(buf: Uint8Array, espOff: number, end: number,
+    addrBuf: Uint8Array, srcOff: number, dstOff: number, out: EspOpenResult): boolean {
+    const payloadOff = espOff + ESP_HEADER_LEN;
+    for (const icv of NULL_HEURISTIC_ICV_LENGTHS) {
+      const trailerEnd = end - icv;
+      if (trailerEnd - payloadOff < 2) return false;
+      // RFC 4303 §2.4: Pad Length and Next Header end on a 4-byte boundary of the ESP packet.
+      if ((trailerEnd - espOff) % 4 !== 0) continue;
+      const nh = buf[trailerEnd - 1]!;
+      if (!isHeuristicNextHeader(nh)) continue;
+      const payloadEnd = checkPadding(buf, payloadOff, trailerEnd - 2);
+      if (payloadEnd < 0) continue;
+      if (!innerPayloadVerifies(buf, payloadOff, payloadEnd, nh, addrBuf, srcOff, dstOff, true)) continue;
+      out.status = 'ok';
+      out.method = 'null_heuristic';
+      out.buf = buf;
+      out.off = payloadOff;
+      out.end = payloadEnd;
+      out.nextHeader = nh;
+      out.detail = `spi ${hexSpi(readU32(buf, espOff))}: ESP-NULL with a ${icv}-byte ICV (not verified)`;
+      return true;
+    }
+    return false;
+  }
+}
+
+/** Builds an opener from SA records (e.g. `loadEspSaFile(path)`). */
+export function createEspOpener(records: readonly EspSaRecord[], options: EspSaOpenerOptions = {}): EspSaOpener {
+  return new EspSaOpener(records, options);
+}
+
+function gcmOpen(sa: SaRuntime, nonce: Buffer, aad: Buffer, ct: Buffer, tag: Buffer): Buffer | null {
+  const d = createDecipheriv(sa.cipherName as 'aes-128-gcm', sa.cipherKey!, nonce, { authTagLength: sa.icvLength }) as DecipherGCM;
+  d.setAuthTag(tag);
+  d.setAAD(aad);
+  const head = d.update(ct);
+  try {
+    // The one throwing call: OpenSSL reports a bad tag only from final().
+    const tail = d.final();
+    return tail.length === 0 ? head : Buffer.concat([head, tail]);
+  } catch {
+    return null;
+  }
+}
+
+function hmacMatches(sa: SaRuntime, covered: Buffer, seqHigh: Buffer | null, icv: Buffer): boolean {
+  const h = createHmac(sa.hmacHash!, sa.hmacKey!);
+  h.update(covered);
+  if (seqHigh !== null) h.update(seqHigh);
+  const digest = h.digest();
+  return timingSafeEqual(digest.subarray(0, icv.length), icv);
+}
+
+/** The inferred SeqHigh first, then its neighbours (a capture that starts mid-SA, reordering). */
+function seqHighCandidates(first: number, state: EsnState): number[] {
+  const list = [first];
+  if (first + 1 <= 0xffffffff) list.push(first + 1);
+  if (first > 0 && state.seen) list.push(first - 1);
+  return list;
+}
+
+function noteSeq(state: EsnState, hi: number, lo: number): void {
+  if (!state.seen || hi > state.hi || (hi === state.hi && lo > state.lo)) {
+    state.hi = hi;
+    state.lo = lo;
+    state.seen = true;
+  }
+}
+
+/** A Buffer over the same memory (no copy) for node:crypto. */
+function view(buf: Uint8Array, off: number, len: number): Buffer {
+  return Buffer.from(buf.buffer, buf.byteOffset + off, len);
+}
+
+function hexSpi(spi: number): string {
+  return `0x${spi.toString(16).padStart(8, '0')}`;
+}
