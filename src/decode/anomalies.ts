@@ -25,6 +25,16 @@ export const ANOMALIES = {
 
 export type AnomalyName = keyof typeof ANOMALIES;
 
+/**
+ * Anomalies that mean the packet's bytes are broken (the `malformed` total). The others are
+ * observations about well-formed packets (placement, fragments, ESP without keys).
+ */
+export const MALFORMED_ANOMALIES: ReadonlySet<AnomalyName> = new Set<AnomalyName>([
+  'truncated_link', 'bad_ip_version', 'truncated_ipv6', 'ext_hdr_overrun', 'ext_hdr_chain_too_long',
+  'option_overrun', 'pdm_bad_length', 'truncated_transport', 'esp_truncated', 'esp_bad_trailer',
+  'esp_auth_failed',
+]);
+
 export const ANOMALY_NAMES = Object.keys(ANOMALIES) as AnomalyName[];
 
 /** Counts per anomaly name; plain object so it serialises directly. */

@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { addr, pdmOption, rng, udpPdmFrame } from '../../test/support/build.js';
+import { IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_UDP, emitFragmentHeader, emitOptionsHeader } from '../wire/ext-header.js';
+import { emitIpv6 } from '../wire/ipv6.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL2, LINKTYPE_NULL, LINKTYPE_RAW } from '../wire/link.js';
+import { emitUdp } from '../wire/transport.js';
+import { ANOMALY_NAMES } from './anomalies.js';
+import { Decoder } from './decode.js';
+import { DecodedPacket } from './packet.js';
+
+const PDM = { scaleDtlr: 44, scaleDtls: 40, psnThisPkt: 25, psnLastRecv: 12, deltaLastRecv: 0xde0b, deltaLastSent: 45474 };
+const decoder = new Decoder({ esp: null });
+
+function decode(frame: Uint8Array, linkType = LINKTYPE_ETHERNET): DecodedPacket {
+  const p = new DecodedPacket();
+  decoder.decode(frame, frame.length, linkType, p);
+  return p;
+}
+
+test('Ethernet / IPv6 / DOH(PDM) / UDP: fields, ports, position', () => {
+  const p = decode(udpPdmFrame({ src: '2001:db8::1', dst: '2001:db8::2', srcPort: 40000, dstPort: 443, pdm: PDM }));
+  assert.equal(p.anomaly, null);
+  assert.equal(p.ipVersion, 6);
+  assert.equal(p.upperProto, IPPROTO_UDP);
+  assert.equal(p.srcPort, 40000);
+  assert.equal(p.dstPort, 443);
+  assert.equal(p.pdmCount, 1);
+  const hit = p.primary!;
+  assert.equal(hit.position, 'dstopts');
+  assert.equal(hit.psnThisPkt, 25);
+  assert.equal(hit.psnLastRecv, 12);
+  assert.equal(hit.deltaLastRecv, 0xde0b);
+  assert.equal(hit.scaleDtls, 40);
+  assert.equal(p.primaryEspPlacement, 'none');
+});
+
+/** IPv6 with a chain of headers built by hand: [proto, bytes] pairs, then UDP. */
+function chain(headers: [number, Uint8Array][], payload = 'x'): Uint8Array {
+  const src = addr('2001:db8::a');
+  const dst = addr('2001:db8::b');
+  const udp = { srcPort: 1000, dstPort: 2000, payload: new TextEncoder().encode(payload) };
+  const extLen = headers.reduce((n, [, b]) => n + b.length, 0);
+  const buf = new Uint8Array(40 + extLen + 8 + udp.payload.length);
+  emitIpv6({ trafficClass: 0, flowLabel: 0, payloadLength: buf.length - 40, nextHeader: headers[0]?.[0] ?? IPPROTO_UDP, hopLimit: 64, src, dst }, buf, 0);
+  let off = 40;
+  headers.forEach(([, bytes], i) => {
+    buf.set(bytes, off);
+    buf[off] = headers[i + 1]?.[0] ?? IPPROTO_UDP;
+    off += bytes.length;
+  });
+  emitUdp(udp, src, dst, buf, off);
+  return buf;
+}
+
+function optsHeader(options: Uint8Array): Uint8Array {
+  const len = Math.ceil((2 + options.length) / 8) * 8;
+  const b = new Uint8Array(len);
+  emitOptionsHeader({ nextHeader: 0, options }, b, 0);
+  return b;
+}
+
+function routingHeader(): Uint8Array {
+  const b = new Uint8Array(8); // type 0-like stub with no addresses: Hdr Ext Len 0
+  b[2] = 4; // segment routing type, segments left 0
+  return b;
+}
+
+test('PDM in the Destination Options header before a Routing header is not the final one', () => {
+  const first = pdmOption({ ...PDM, psnThisPkt: 111 });
+  const final = pdmOption({ ...PDM, psnThisPkt: 222 });
+  const p = decode(chain([[IPPROTO_DSTOPTS, optsHeader(first)], [IPPROTO_ROUTING, routingHeader()], [IPPROTO_DSTOPTS, optsHeader(final)]]), LINKTYPE_RAW);
+  assert.equal(p.anomaly, null);
+  assert.equal(p.pdmCount, 2);
+  assert.equal(p.pdm[0]!.position, 'dstopts_before_routing');
+  assert.equal(p.pdm[1]!.position, 'dstopts');
+  assert.equal(p.primary!.psnThisPkt, 222);
+  assert.equal(p.extCount, 3);
+});
+
+test('Pad1 has no length byte; PDM after it sits at an odd offset and is flagged', () => {
+  const opts = new Uint8Array([0, ...pdmOption(PDM)]);
+  const p = decode(chain([[IPPROTO_DSTOPTS, optsHeader(opts)]]), LINKTYPE_RAW);
+  assert.equal(p.pdmCount, 1);
+  assert.equal(p.pdm[0]!.offsetInHeader, 3);
+  assert.equal(p.anomaly, 'pdm_misaligned');
+  assert.equal(p.primary!.psnThisPkt, 25);
+});
+
+test('PDM in Hop-by-Hop is counted and never used for metrics', () => {
+  const p = decode(chain([[IPPROTO_HOPOPTS, optsHeader(pdmOption(PDM))]]), LINKTYPE_RAW);
+  assert.equal(p.anomaly, 'pdm_in_hop_by_hop');
+  assert.equal(p.pdmCount, 1);
+  assert.equal(p.primary, null);
+});
+
+test('PDMv2 draft lengths are pdm_bad_length, with the detail', () => {
+  for (const len of [18, 22, 34, 8]) {
+    const opt = new Uint8Array(2 + len);
+    opt[0] = 0x0f;
+    opt[1] = len;
+    const p = decode(chain([[IPPROTO_DSTOPTS, optsHeader(opt)]]), LINKTYPE_RAW);
+    assert.equal(p.anomaly, 'pdm_bad_length');
+    assert.equal(p.pdmCount, 0);
+    assert.match(p.anomalyDetail, new RegExp(`length ${len}`));
+    if (len !== 8) assert.match(p.anomalyDetail, /PDMv2/);
+  }
+});
+
+test('PDM only from offset-0 fragments', () => {
+  const frag0 = new Uint8Array(8);
+  emitFragmentHeader(0, 0, true, 7, frag0, 0);
+  const p0 = decode(chain([[IPPROTO_FRAGMENT, frag0], [IPPROTO_DSTOPTS, optsHeader(pdmOption(PDM))]]), LINKTYPE_RAW);
+  assert.equal(p0.anomaly, null);
+  assert.equal(p0.primary!.psnThisPkt, 25);
+  const frag1 = new Uint8Array(8);
+  emitFragmentHeader(0, 100, false, 7, frag1, 0);
+  const p1 = decode(chain([[IPPROTO_FRAGMENT, frag1], [IPPROTO_DSTOPTS, optsHeader(pdmOption(PDM))]]), LINKTYPE_RAW);
+  assert.equal(p1.anomaly, 'non_first_fragment');
+  assert.equal(p1.pdmCount, 0);
+});
+
+test('an option running past its header is option_overrun', () => {
+  const opts = new Uint8Array([0x1e, 40]); // claims 40 data bytes in a 8-byte header
+  const p = decode(chain([[IPPROTO_DSTOPTS, optsHeader(opts)]]), LINKTYPE_RAW);
+  assert.equal(p.anomaly, 'option_overrun');
+});
+
+test('a header chain longer than the bound stops with ext_hdr_chain_too_long', () => {
+  const headers: [number, Uint8Array][] = Array.from({ length: 20 }, () => [IPPROTO_DSTOPTS, optsHeader(new Uint8Array(0))]);
+  const p = decode(chain(headers), LINKTYPE_RAW);
+  assert.equal(p.anomaly, 'ext_hdr_chain_too_long');
+});
+
+test('other link types: raw 101, IPv6 229, BSD NULL, SLL2', () => {
+  const eth = udpPdmFrame({ src: '2001:db8::1', dst: '2001:db8::2', srcPort: 1, dstPort: 2, pdm: PDM });
+  const ip = eth.subarray(14);
+  assert.equal(decode(ip, LINKTYPE_RAW).primary?.psnThisPkt, 25);
+  assert.equal(decode(ip, LINKTYPE_IPV6).primary?.psnThisPkt, 25);
+  const nullLe = new Uint8Array(4 + ip.length);
+  nullLe.set([30, 0, 0, 0]); // AF_INET6 on Darwin, host (little-endian) order
+  nullLe.set(ip, 4);
+  assert.equal(decode(nullLe, LINKTYPE_NULL).primary?.psnThisPkt, 25);
+  const sll2 = new Uint8Array(20 + ip.length);
+  sll2.set([0x86, 0xdd]);
+  sll2.set(ip, 20);
+  assert.equal(decode(sll2, LINKTYPE_LINUX_SLL2).primary?.psnThisPkt, 25);
+});
+
+test('every truncation of a full frame decodes without throwing and names its stop', () => {
+  const frame = chain([[IPPROTO_HOPOPTS, optsHeader(new Uint8Array(4))], [IPPROTO_DSTOPTS, optsHeader(pdmOption(PDM))]]);
+  const eth = new Uint8Array(14 + frame.length);
+  eth.set([0x86, 0xdd], 12);
+  eth.set(frame, 14);
+  for (let len = 0; len < eth.length; len++) {
+    const p = new DecodedPacket();
+    decoder.decode(eth, len, LINKTYPE_ETHERNET, p);
+    if (len < 14 + 40) assert.ok(p.anomaly === 'truncated_link' || p.anomaly === 'truncated_ipv6', `len ${len}: ${p.anomaly}`);
+    else if (len < eth.length - 1) assert.notEqual(p.anomaly, null, `len ${len} must name why it stopped`);
+    else assert.equal(p.anomaly, null, 'a cut payload after complete headers is not an anomaly');
+    if (p.pdmCount > 0) assert.equal(p.primary!.psnThisPkt, 25);
+  }
+});
+
+test('200,000 seeded random and mutated inputs never throw and keep sane counters', () => {
+  const rand = rng(8250);
+  const base = udpPdmFrame({ src: '2001:db8::1', dst: '2001:db8::2', srcPort: 40000, dstPort: 443, pdm: PDM });
+  const p = new DecodedPacket();
+  const known = new Set<string>(ANOMALY_NAMES);
+  const buf = new Uint8Array(256);
+  let withPdm = 0;
+  for (let i = 0; i < 200_000; i++) {
+    let len: number;
+    if (i % 2 === 0) {
+      // mutation: a valid frame with a few bytes changed and a random cut
+      buf.set(base);
+      const flips = 1 + Math.floor(rand() * 4);
+      for (let k = 0; k < flips; k++) buf[14 + Math.floor(rand() * (base.length - 14))] = Math.floor(rand() * 256);
+      len = Math.floor(rand() * (base.length + 1));
+    } else {
+      len = Math.floor(rand() * buf.length);
+      for (let k = 0; k < len; k++) buf[k] = Math.floor(rand() * 256);
+      if (len > 14) { buf[12] = 0x86; buf[13] = 0xdd; buf[14] = (buf[14]! & 0x0f) | 0x60; }
+    }
+    const linkType = [LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_NULL, LINKTYPE_LINUX_SLL2, 113, 108, 12][i % 7]!;
+    decoder.decode(buf, len, linkType, p);
+    if (p.anomaly !== null) assert.ok(known.has(p.anomaly));
+    assert.ok(p.pdmCount >= 0 && p.pdmCount <= p.pdm.length);
+    assert.ok(p.extCount <= 16);
+    if (p.primary !== null) withPdm++;
+  }
+  assert.ok(withPdm > 1000, `mutations should keep many PDM packets readable (${withPdm})`);
+});

@@ -1,0 +1,196 @@
+// RFC 8250 delay samples and PSN accounting for one flow, from the PDM options seen passively.
+//
+// Packet flow of RFC 8250 §4.1, initiator A, responder B:
+//   1 A→B  PSNTP a    PSNLR 0   deltas 0 (no sample)
+//   2 B→A  PSNTP b    PSNLR a   DeltaTLR = server delay (§2.2)
+//   3 A→B  PSNTP a+1  PSNLR b   DeltaTLS = total; RTD = total − DeltaTLR of packet 2 (§2.1)
+// The same rules with the roles swapped give the mirror ("reverse") metrics.
+
+import type { PdmHit } from '../decode/packet.js';
+import { PsnTracker, type PsnVerdict } from '../flow/psn.js';
+import { pdmDeltaNs } from '../wire/pdm.js';
+import { DurationAccumulator } from './sketch.js';
+import type { Finding, PsnCounters, PsnEvent, Sample } from './types.js';
+
+export const METRICS = ['server_delay', 'total', 'rtd', 'reverse_server_delay', 'reverse_total', 'reverse_rtd'] as const;
+export type MetricName = (typeof METRICS)[number];
+const SERVER_DELAY = 0, TOTAL = 1, RTD = 2, REVERSE_SERVER_DELAY = 3, REVERSE_TOTAL = 4, REVERSE_RTD = 5;
+
+/** Recent packets of one sender, to match a later PSNLR to the packet it names. */
+const RING_SIZE = 16;
+
+export const FINDINGS = {
+  psn_not_sequential: 'PSNTP did not advance by one from the previous packet of the same direction (loss, reordering or duplicates before the capture point, or a sender that does not count per 5-tuple)',
+  psnlr_unknown: 'PSNLR names a PSN the peer had not sent (as far as the capture saw)',
+  psn_low_start: 'PSN sequence started at 0 or 1; RFC 8250 §3.2 asks for a random initial PSN',
+  rtd_negative: 'server delay larger than the total it is part of (RTD < 0): clocks or implementation at fault',
+  total_below_capture_rtt: 'total (DeltaTLS) smaller than the round trip the capture point itself saw',
+} as const;
+export type FindingCode = keyof typeof FINDINGS;
+
+/** Optional per-sample outputs (store `--samples`, the HTML report). */
+export interface SampleObserver {
+  onSample?(s: Sample): void;
+  onPsnEvent?(e: PsnEvent): void;
+}
+
+class SenderState {
+  readonly psn = new PsnTracker();
+  /** PSNLR of this sender's previous packet in the epoch; -1 before the first. */
+  prevPsnLastRecv = -1;
+  /** First PSN of an epoch whose start was seen (PSNLR 0, zero deltas); -1 otherwise. */
+  seenStartPsn = -1;
+  readonly ringPsn = new Int32Array(RING_SIZE).fill(-1);
+  readonly ringPsnLastRecv = new Int32Array(RING_SIZE);
+  readonly ringDeltaLastRecvNs = new Float64Array(RING_SIZE);
+  readonly ringTsUs = new Float64Array(RING_SIZE);
+  ringNext = 0;
+
+  push(psn: number, psnLastRecv: number, deltaLastRecvNs: number, tsUs: number): void {
+    const i = this.ringNext;
+    this.ringPsn[i] = psn;
+    this.ringPsnLastRecv[i] = psnLastRecv;
+    this.ringDeltaLastRecvNs[i] = deltaLastRecvNs;
+    this.ringTsUs[i] = tsUs;
+    this.ringNext = (i + 1) % RING_SIZE;
+  }
+
+  /** Ring slot of the most recent packet with PSNTP `psn`, or -1. */
+  find(psn: number): number {
+    for (let k = 1; k <= RING_SIZE; k++) {
+      const i = (this.ringNext - k + RING_SIZE) % RING_SIZE;
+      if (this.ringPsn[i] === psn) return i;
+    }
+    return -1;
+  }
+
+  newEpoch(): void {
+    this.prevPsnLastRecv = -1;
+    this.ringPsn.fill(-1);
+  }
+
+  counters(): PsnCounters {
+    return { lost: this.psn.lost, reordered: this.psn.reordered, duplicates: this.psn.duplicates, restarts: this.psn.restarts };
+  }
+}
+
+export class FlowPdm {
+  readonly kind = 'pdm';
+  /** Packets sent by the initiator (A) and by the responder (B). */
+  private readonly a = new SenderState();
+  private readonly b = new SenderState();
+  private readonly acc: (DurationAccumulator | null)[] = [null, null, null, null, null, null];
+  private findings: Map<FindingCode, Finding> | null = null;
+  private readonly flowIndex: number;
+  private readonly observer: SampleObserver | null;
+
+  constructor(flowIndex: number, observer: SampleObserver | null) {
+    this.flowIndex = flowIndex;
+    this.observer = observer;
+  }
+
+  /** Feeds the primary PDM option of one packet; `fromInitiator` is its direction. */
+  observe(hit: PdmHit, fromInitiator: boolean, tsUs: number, frame: number): void {
+    const s = fromInitiator ? this.a : this.b;
+    const peer = fromInitiator ? this.b : this.a;
+    const psn = hit.psnThisPkt;
+    const startSignature = hit.psnLastRecv === 0 && hit.deltaLastRecv === 0 && hit.deltaLastSent === 0 &&
+      hit.scaleDtlr === 0 && hit.scaleDtls === 0;
+
+    let verdict: PsnVerdict;
+    if (startSignature && s.psn.highest >= 0 && ((psn - s.psn.highest) & 0xffff) !== 1) {
+      // The sender dropped its state (RFC 8250 §3.6 timeout) and began again with a new PSN.
+      s.psn.restart(psn);
+      verdict = 'restart';
+    } else {
+      verdict = s.psn.observe(psn);
+    }
+    if (verdict === 'first' || verdict === 'restart') {
+      if (verdict === 'restart') { s.newEpoch(); this.event(fromInitiator, 'restart', 1, psn, tsUs, frame); }
+      s.seenStartPsn = startSignature ? psn : -1;
+    } else if (verdict !== 'in_order') {
+      this.find('psn_not_sequential', frame);
+      if (verdict === 'gap') this.event(fromInitiator, 'lost', s.psn.lastGap, psn, tsUs, frame);
+      else this.event(fromInitiator, verdict === 'reordered' ? 'reordered' : 'duplicate', 1, psn, tsUs, frame);
+      if (verdict === 'duplicate') return; // a copy repeats its original's samples
+    }
+
+    const deltaLastRecvNs = hit.deltaLastRecv === 0 ? 0 : pdmDeltaNs(hit.deltaLastRecv, hit.scaleDtlr);
+    // Fresh-sample rule (protocol.md §4): only the first packet after a receive carries new
+    // deltas; passively, its PSNLR differs from the previous packet's in this direction.
+    const fresh = s.prevPsnLastRecv < 0 || hit.psnLastRecv !== s.prevPsnLastRecv;
+    if (fresh && !startSignature) {
+      if (peer.psn.highest >= 0 && !peer.psn.hasReached(hit.psnLastRecv)) this.find('psnlr_unknown', frame);
+      if (deltaLastRecvNs > 0) this.sample(fromInitiator ? REVERSE_SERVER_DELAY : SERVER_DELAY, deltaLastRecvNs, psn, tsUs, frame);
+      if (hit.deltaLastSent !== 0) this.roundTrip(s, peer, hit, fromInitiator, tsUs, frame);
+    }
+    s.prevPsnLastRecv = hit.psnLastRecv;
+    s.push(psn, hit.psnLastRecv, deltaLastRecvNs, tsUs);
+  }
+
+  /** DeltaTLS gives the total; minus the peer's DeltaTLR in the packet PSNLR names, the RTD. */
+  private roundTrip(s: SenderState, peer: SenderState, hit: PdmHit, fromInitiator: boolean, tsUs: number, frame: number): void {
+    const totalNs = pdmDeltaNs(hit.deltaLastSent, hit.scaleDtls);
+    const psn = hit.psnThisPkt;
+    this.sample(fromInitiator ? TOTAL : REVERSE_TOTAL, totalNs, psn, tsUs, frame);
+    const answer = peer.find(hit.psnLastRecv);
+    if (answer < 0) return;
+    const peerDelayNs = peer.ringDeltaLastRecvNs[answer]!;
+    // DeltaTLS runs from this sender's previous send; the answer must be to that very packet,
+    // or the RTD would be understated (protocol.md §4, recommendation).
+    const previousPsn = (psn - 1) & 0xffff;
+    if (peerDelayNs <= 0 || peer.ringPsnLastRecv[answer] !== previousPsn) return;
+    const rtdNs = totalNs - peerDelayNs;
+    this.sample(fromInitiator ? RTD : REVERSE_RTD, rtdNs, psn, tsUs, frame);
+    if (rtdNs < 0) this.find('rtd_negative', frame);
+    const own = s.find(previousPsn);
+    if (own >= 0) {
+      // Any capture point on the path sees request and answer inside the sender's own interval.
+      const seenUs = peer.ringTsUs[answer]! - s.ringTsUs[own]!;
+      const toleranceNs = 2_000 + 2 ** hit.scaleDtls / 1e9 + seenUs * 1e-3;
+      if (seenUs > 0 && totalNs + toleranceNs < seenUs * 1000) this.find('total_below_capture_rtt', frame);
+    }
+  }
+
+  private sample(metric: number, valueNs: number, psn: number, tsUs: number, frame: number): void {
+    let acc = this.acc[metric]!;
+    if (acc === null) acc = this.acc[metric] = new DurationAccumulator();
+    acc.add(valueNs);
+    this.observer?.onSample?.({ flow_index: this.flowIndex, ts_us: tsUs, metric: METRICS[metric]!, value_ns: valueNs, psn, frame });
+  }
+
+  private event(fromInitiator: boolean, kind: PsnEvent['kind'], count: number, psn: number, tsUs: number, frame: number): void {
+    this.observer?.onPsnEvent?.({
+      flow_index: this.flowIndex, ts_us: tsUs,
+      direction: fromInitiator ? 'initiator_to_responder' : 'responder_to_initiator', kind, count, psn, frame,
+    });
+  }
+
+  find(code: FindingCode, frame: number, message?: string): void {
+    if (this.findings === null) this.findings = new Map();
+    const f = this.findings.get(code);
+    if (f === undefined) this.findings.set(code, { code, message: message ?? FINDINGS[code], count: 1, first_frame: frame });
+    else f.count++;
+  }
+
+  accumulator(metric: MetricName): DurationAccumulator | null {
+    return this.acc[METRICS.indexOf(metric)]!;
+  }
+
+  psnCounters(fromInitiator: boolean): PsnCounters {
+    return (fromInitiator ? this.a : this.b).counters();
+  }
+
+  /** First PSNs of epochs whose start was seen, per direction (random-start check). */
+  startPsns(): number[] {
+    return [this.a.seenStartPsn, this.b.seenStartPsn].filter((p) => p >= 0);
+  }
+
+  get restarts(): number {
+    return this.a.psn.restarts + this.b.psn.restarts;
+  }
+
+  findingList(): Finding[] {
+    return this.findings === null ? [] : [...this.findings.values()];
+  }
+}
