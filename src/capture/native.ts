@@ -1,0 +1,113 @@
+// Typed access to node_pcap (`pcap` 3.1.0). The package's typings leave the events and the
+// internals untyped (native.md §1.1); the adapters in offline.ts and live.ts use the pieces
+// typed here and nothing else. The addon loads lazily: importing this module costs nothing, and
+// only one JS context per process may load it (native.md §1.8).
+
+import { createRequire } from 'node:module';
+
+/** The C++ session object (pcap_session.cc). */
+export interface NativeSessionBinding {
+  /** Loops pcap_dispatch(handle, 1, …) until it returns ≤ 0; -2 after a breakloop runs FinalizeClose (pcap_close). */
+  dispatch(buf: Buffer, header: Buffer): number;
+  /** Only pcap_breakloop; the handle is freed by the next dispatch (returns -2). */
+  close(): void;
+  stats(): { ps_recv: number; ps_drop: number; ps_ifdrop: number };
+  inject(buf: Buffer): void;
+}
+
+/** The JS wrapper object (pcap.js PcapSession), with the internals the adapters rely on. */
+export interface NativePcapSession {
+  session: NativeSessionBinding;
+  buf: Buffer;
+  header: Buffer;
+  link_type: string;
+  opened: boolean | null;
+  on_packet_ready: (this: NativePcapSession) => void;
+  on(event: 'complete', fn: () => void): void;
+  once(event: 'complete', fn: () => void): void;
+  removeAllListeners(): void;
+  close(): void;
+  stats(): { ps_recv: number; ps_drop: number; ps_ifdrop: number };
+}
+
+export interface NativeDevice {
+  name: string;
+  description?: string;
+  addresses?: { addr?: string }[];
+  flags?: string;
+}
+
+interface PcapModule {
+  PcapSession: {
+    prototype: object;
+    // (is_live, device_name, filter, buffer_size, snap_length, outfile, is_monitor, buffer_timeout, promiscuous)
+    call(self: object, isLive: boolean, device: string, filter: string, bufferSize: number, snapLength: number | null,
+      outfile: null, isMonitor?: boolean, bufferTimeout?: number, promiscuous?: boolean): void;
+  };
+  findalldevs(): NativeDevice[];
+  lib_version: string;
+  warningHandler: (text: string) => void;
+}
+
+let loaded: PcapModule | null = null;
+let warningSink: ((text: string) => void) | null = null;
+
+/** Loads the addon once; routes libpcap warnings (pcap_lookupnet on IPv6-only links) to `setPcapWarningSink`. */
+export function pcapModule(): PcapModule {
+  if (loaded === null) {
+    const mod = createRequire(import.meta.url)('pcap') as PcapModule;
+    // The default handler prints "warning: … - this may not actually work" on stderr.
+    mod.warningHandler = (text: string) => { warningSink?.(String(text)); };
+    loaded = mod;
+  }
+  return loaded;
+}
+
+/** Where libpcap warnings go (default: dropped). */
+export function setPcapWarningSink(sink: ((text: string) => void) | null): void {
+  warningSink = sink;
+}
+
+export function pcapLibVersion(): string {
+  return pcapModule().lib_version;
+}
+
+/**
+ * Creates a PcapSession the way pcap.js does, but keeps a reference to the half-built object when
+ * the constructor throws (a bad filter throws after pcap_open_*, so the handle is open and must
+ * be freed), and lets the caller install `onPacket` as the per-packet hook before the session
+ * binds it: node_pcap's own path allocates a PacketWithHeader and runs EventEmitter.emit per
+ * packet.
+ */
+export function constructSession(onPacket: (this: NativePcapSession) => void, isLive: boolean, device: string,
+  filter: string, bufferSize: number, snapLength: number, bufferTimeout: number, promiscuous: boolean,
+): { session: NativePcapSession; error: unknown } {
+  const mod = pcapModule();
+  const session = Object.create(mod.PcapSession.prototype) as NativePcapSession;
+  session.on_packet_ready = onPacket;
+  try {
+    mod.PcapSession.call(session, isLive, device, filter, bufferSize, snapLength, null, false, bufferTimeout, promiscuous);
+    return { session, error: null };
+  } catch (error) {
+    return { session, error };
+  }
+}
+
+/** Maps node_pcap's link-type string (pcap_datalink, a DLT_ value) to the LINKTYPE_* number. */
+export function linkTypeNumber(name: string): number | null {
+  switch (name) {
+    case 'LINKTYPE_NULL': return 0;
+    case 'LINKTYPE_ETHERNET': return 1;
+    case 'LINKTYPE_IEEE802_11_RADIO': return 127;
+    case 'LINKTYPE_RAW': return 101; // DLT_RAW is 12 (14 on OpenBSD); the file says 101
+    case 'LINKTYPE_LINUX_SLL': return 113;
+    default: {
+      const m = /^Unknown linktype (\d+)$/.exec(name);
+      if (m === null) return null;
+      const dlt = Number(m[1]);
+      // DLT values that differ from their LINKTYPE_* numbers on the platforms we run on.
+      if (dlt === 12 || dlt === 14) return 101;
+      return dlt;
+    }
+  }
+}
