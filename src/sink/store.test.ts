@@ -1,0 +1,349 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import type BetterSqlite3 from 'better-sqlite3';
+import { QuantileSketch } from '../metrics/sketch.js';
+import { StoreError, openStore } from './store.js';
+import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './store-schema.js';
+import { testFlow, testRunMeta, testSamples } from './store-testing.js';
+
+const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+const dir = mkdtempSync(join(tmpdir(), 'pdmscope-store-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let counter = 0;
+const freshPath = (): string => join(dir, `t${++counter}.db`);
+
+function oneLineStoreError(pattern: RegExp): (e: unknown) => boolean {
+  return (e: unknown) => e instanceof StoreError && pattern.test(e.message) && !e.message.includes('\n');
+}
+
+test('a fresh store has the current schema, WAL mode and pdmscope application id; reopening keeps data', () => {
+  const path = freshPath();
+  const store = openStore(path);
+  store.writeRun(testRunMeta(), [testFlow(0, { rtd_ns: [1, 2, 3] })]);
+  store.close();
+  const raw = new Database(path, { readonly: true });
+  assert.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  assert.equal(raw.pragma('application_id', { simple: true }), APPLICATION_ID);
+  assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+  const tables = raw.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).pluck().all();
+  assert.deepEqual(tables, ['flows', 'psn_events', 'runs', 'samples']);
+  raw.close();
+  const again = openStore(path);
+  assert.equal(again.listRuns().length, 1);
+  assert.equal(again.queryFlows().length, 1);
+  again.close();
+});
+
+test('forward migrations run in order and keep data; a newer schema is refused in one line', () => {
+  const path = freshPath();
+  const v2: typeof MIGRATIONS = [
+    ...MIGRATIONS,
+    (db) => { db.exec(`ALTER TABLE runs ADD COLUMN note TEXT DEFAULT 'migrated'`); },
+  ];
+  const s1 = openStore(path);
+  s1.writeRun(testRunMeta(), [testFlow(0)]);
+  s1.close();
+  const s2 = openStore(path, { migrations: v2 });
+  assert.equal(s2.listRuns().length, 1);
+  s2.close();
+  const raw = new Database(path);
+  assert.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION + 1);
+  assert.equal(raw.prepare('SELECT note FROM runs').pluck().get(), 'migrated');
+  raw.pragma('user_version = 99');
+  raw.close();
+  assert.throws(() => openStore(path), oneLineStoreError(/schema version 99 is newer than this pdmscope knows \(1\)/));
+  assert.throws(() => openStore(path, { readonly: true }), oneLineStoreError(/newer/));
+  // Refusal did not touch the file.
+  const check = new Database(path, { readonly: true });
+  assert.equal(check.pragma('user_version', { simple: true }), 99);
+  check.close();
+});
+
+test('a file that is not SQLite: one-line error naming the path, file untouched', () => {
+  const path = freshPath();
+  writeFileSync(path, 'this is not a database, just some text that is long enough to have a header........\n'.repeat(20));
+  assert.throws(() => openStore(path), oneLineStoreError(new RegExp(`${path.replace(/[.]/g, '\\.')}: not an SQLite database`)));
+  assert.throws(() => openStore(path, { readonly: true }), oneLineStoreError(/not an SQLite database/));
+  assert.ok(!existsSync(`${path}-wal`));
+});
+
+test('an SQLite database of another application is refused and left alone', () => {
+  const path = freshPath();
+  const raw = new Database(path);
+  raw.exec('CREATE TABLE other (x)');
+  raw.close();
+  assert.throws(() => openStore(path), oneLineStoreError(/not a pdmscope store/));
+  const appPath = freshPath();
+  const app = new Database(appPath);
+  app.pragma('application_id = 1234');
+  app.close();
+  assert.throws(() => openStore(appPath), oneLineStoreError(/another application/));
+  const check = new Database(path, { readonly: true });
+  assert.deepEqual(check.prepare(`SELECT name FROM sqlite_schema`).pluck().all(), ['other']);
+  check.close();
+});
+
+test('a missing database is not created when opened read-only or with mustExist', () => {
+  const path = freshPath();
+  assert.throws(() => openStore(path, { readonly: true }), oneLineStoreError(/no such database/));
+  assert.throws(() => openStore(path, { mustExist: true }), oneLineStoreError(/no such database/));
+  assert.ok(!existsSync(path));
+});
+
+test('a locked database (another connection holds an exclusive lock): one-line error', () => {
+  // A new file in rollback-journal mode: EXCLUSIVE keeps readers out too.
+  const path = freshPath();
+  const holder = new Database(path);
+  holder.exec('CREATE TABLE x (y)');
+  holder.pragma('locking_mode = EXCLUSIVE');
+  holder.exec('BEGIN EXCLUSIVE');
+  holder.exec('INSERT INTO x VALUES (1)');
+  assert.throws(() => openStore(path, { busyTimeoutMs: 50 }), oneLineStoreError(/database is locked/));
+  assert.throws(() => openStore(path, { readonly: true, busyTimeoutMs: 50 }), oneLineStoreError(/database is locked/));
+  holder.exec('ROLLBACK');
+  holder.close();
+
+  // An existing WAL store: a writer holding the write lock makes writeRun fail, not hang.
+  const walPath = freshPath();
+  openStore(walPath).close();
+  const writer = new Database(walPath);
+  writer.exec('BEGIN IMMEDIATE');
+  const store = openStore(walPath, { busyTimeoutMs: 50 });
+  assert.throws(() => store.writeRun(testRunMeta(), [testFlow(0)]), oneLineStoreError(/database is locked/));
+  writer.exec('ROLLBACK');
+  writer.close();
+  store.writeRun(testRunMeta(), [testFlow(0)]);
+  assert.equal(store.listRuns().length, 1);
+  store.close();
+});
+
+test('writeRun then queryFlows gives back the analyze/1 flow report', () => {
+  const store = openStore(freshPath());
+  const flows = [
+    testFlow(0, { server_delay_ns: [1000, 2000], total_ns: [5e6, 6e6, 7.5e10], rtd_ns: [4.999e6, -12.5, 0] }),
+    testFlow(1, {}, { esp: { placement: 'outside', spis: [0x1000, 0x2000] }, initiator: { addr: '2001:db8::9', port: null }, responder: { addr: '2001:db8::a', port: null }, proto: 'esp', proto_num: 50 }),
+    testFlow(2, {}, { proto: 'icmpv6', proto_num: 58, icmp_echo_id: 77, findings: [] }),
+  ];
+  const result = store.writeRun(testRunMeta(), flows, testSamples(2, 5));
+  assert.deepEqual(result, { run_id: 1, replaced_run_ids: [], flows: 3, samples: 10, psn_events: 0 });
+  const got = store.queryFlows({ runId: 1 });
+  assert.equal(got.length, 3);
+  for (const [i, f] of got.entries()) {
+    const { id, run_id, ...report } = f;
+    assert.equal(run_id, 1);
+    assert.equal(typeof id, 'number');
+    assert.deepEqual(report, flows[i]!.report);
+  }
+  // Durations beyond 9.22 s survive as REAL ns (attoseconds would overflow INTEGER).
+  assert.equal(got[0]!.total_ns.max, 7.5e10);
+  const sketches = store.flowSketches(got[0]!.id)!;
+  assert.equal(sketches.total_ns!.count, 3);
+  assert.equal(sketches.rtd_ns!.min, -12.5);
+  assert.equal(store.flowSketches(got[1]!.id)!.rtd_ns, null);
+  const runs = store.listRuns();
+  assert.equal(runs[0]!.flow_count, 3);
+  assert.equal(runs[0]!.sample_count, 10);
+  assert.equal(runs[0]!.status, 'complete');
+  assert.deepEqual(runs[0]!.anomalies, { pdm_bad_length: 1 });
+  store.close();
+});
+
+test('a sample for an unknown flow rolls the whole run back', () => {
+  const store = openStore(freshPath());
+  store.writeRun(testRunMeta({ content_hash: 'keep' }), [testFlow(0)]);
+  const bad = [{ flow_index: 5, ts_us: 1, metric: 'rtd' as const, value_ns: 1, psn: 1, frame: 1 }];
+  assert.throws(() => store.writeRun(testRunMeta({ content_hash: 'other' }), [testFlow(0)], bad), /flow_index 5/);
+  assert.equal(store.listRuns().length, 1);
+  assert.equal(store.queryFlows().length, 1);
+  store.close();
+});
+
+test('same content hash replaces the earlier run; append keeps both', () => {
+  const store = openStore(freshPath());
+  const first = store.writeRun(testRunMeta({ content_hash: 'h1' }), [testFlow(0), testFlow(1)], testSamples(2, 3));
+  const other = store.writeRun(testRunMeta({ content_hash: 'h2' }), [testFlow(0)]);
+  const second = store.writeRun(testRunMeta({ content_hash: 'h1' }), [testFlow(0)], testSamples(1, 2));
+  assert.deepEqual(second.replaced_run_ids, [first.run_id]);
+  assert.deepEqual(store.listRuns().map((r) => r.id), [other.run_id, second.run_id]);
+  assert.equal(store.queryFlows().length, 2);
+  assert.equal(store.readonlySql('SELECT count(*) FROM samples').rows[0]![0], 2);
+  const appended = store.writeRun(testRunMeta({ content_hash: 'h1' }), [testFlow(0)], undefined, { append: true });
+  assert.deepEqual(appended.replaced_run_ids, []);
+  assert.equal(store.listRuns().length, 3);
+  // A null hash never replaces anything.
+  store.writeRun(testRunMeta({ content_hash: null }), [testFlow(0)]);
+  store.writeRun(testRunMeta({ content_hash: null }), [testFlow(0)]);
+  assert.equal(store.listRuns().length, 5);
+  store.close();
+});
+
+test('readonlySql answers queries and refuses every statement that would write', () => {
+  const path = freshPath();
+  const store = openStore(path);
+  store.writeRun(testRunMeta(), [testFlow(0, { rtd_ns: [1e6] })]);
+  const ok = store.readonlySql('SELECT id, proto, rtd_ns_p50, rtd_ns_sketch FROM flows');
+  assert.deepEqual(ok.columns, ['id', 'proto', 'rtd_ns_p50', 'rtd_ns_sketch']);
+  assert.equal(ok.rows[0]![1], 'udp');
+  for (const sql of [
+    'DELETE FROM flows',
+    "INSERT INTO runs (kind) VALUES ('x')",
+    'UPDATE flows SET proto = 1',
+    'DROP TABLE flows',
+    'CREATE TABLE evil (x)',
+    'PRAGMA user_version = 5',
+    'WITH x AS (SELECT 1) DELETE FROM samples',
+    'VACUUM',
+    'REINDEX',
+  ]) {
+    assert.throws(() => store.readonlySql(sql), oneLineStoreError(/^sql: /), sql);
+  }
+  assert.throws(() => store.readonlySql("ATTACH DATABASE 'x.db' AS x"), oneLineStoreError(/^sql: /));
+  assert.throws(() => store.readonlySql('SELECT 1; DELETE FROM flows'), oneLineStoreError(/^sql: /));
+  assert.throws(() => store.readonlySql('SELEC nonsense'), oneLineStoreError(/^sql: /));
+  assert.equal(store.queryFlows().length, 1);
+  assert.equal(store.listRuns().length, 1);
+  assert.ok(!existsSync(join(dir, 'x.db')));
+  store.close();
+  // The same through a store opened read-only.
+  const ro = openStore(path, { readonly: true });
+  assert.throws(() => ro.readonlySql('DELETE FROM flows'), oneLineStoreError(/would write/));
+  assert.throws(() => ro.writeRun(testRunMeta(), []), /read-only/);
+  assert.equal(ro.readonlySql('SELECT count(*) AS n FROM flows').rows[0]![0], 1);
+  ro.close();
+});
+
+test('SQL injection attempts in filters are harmless (bound parameters, whitelisted sort)', () => {
+  const store = openStore(freshPath());
+  store.writeRun(testRunMeta(), [testFlow(0), testFlow(1)]);
+  for (const addr of ["x' OR '1'='1", "2001:db8::1' OR 1=1 --", "'; DROP TABLE flows; --", '" OR ""="']) {
+    assert.deepEqual(store.queryFlows({ addr }), [], addr);
+    assert.deepEqual(store.queryFlows({ proto: addr }), [], addr);
+  }
+  assert.throws(() => store.queryFlows({ sort: 'id; DROP TABLE flows' }), oneLineStoreError(/unknown sort key/));
+  assert.throws(() => store.queryFlows({ limit: -1 }), /limit/);
+  assert.equal(store.queryFlows().length, 2);
+  assert.equal(store.queryFlows({ addr: '2001:db8::1' }).length, 2);
+  assert.equal(store.queryFlows({ addr: '2001:db8::2', port: 40_001 }).length, 1);
+  assert.equal(store.queryFlows({ proto: '17' }).length, 2);
+  assert.equal(store.queryFlows({ proto: 'UDP' }).length, 2);
+  store.close();
+});
+
+test('filters, --latest, sort whitelist and limit', () => {
+  const store = openStore(freshPath());
+  store.writeRun(testRunMeta({ content_hash: 'a' }), [
+    testFlow(0, { rtd_ns: [1e6, 2e6] }),
+    testFlow(1, { rtd_ns: [9e6, 10e6, 50e6] }),
+    testFlow(2, {}),
+    testFlow(3, { rtd_ns: [5e6] }),
+  ]);
+  const latest = store.writeRun(testRunMeta({ content_hash: 'b' }), [testFlow(0, { rtd_ns: [3e6] })]);
+  const bySort = store.queryFlows({ runId: 1, sort: 'rtd_p99' });
+  assert.deepEqual(bySort.map((f) => f.flow_index), [1, 3, 0, 2]); // worst first, no RTD last
+  assert.deepEqual(store.queryFlows({ runId: 1, sort: 'rtd_p99', limit: 2 }).map((f) => f.flow_index), [1, 3]);
+  assert.deepEqual(store.queryFlows({ runId: 1, minRtdNs: 5e6 }).map((f) => f.flow_index), [1, 3]);
+  assert.deepEqual(store.queryFlows({ latest: true }).map((f) => f.run_id), [latest.run_id]);
+  assert.deepEqual(store.queryFlows({ runId: 1, sort: 'first_ts' }).map((f) => f.flow_index), [0, 1, 2, 3]);
+  store.close();
+});
+
+test('merge across runs equals the sketch of all values, not an average of percentiles', () => {
+  const store = openStore(freshPath());
+  const a = Array.from({ length: 500 }, (_, i) => 1e6 + i * 1e3);        // 1.0–1.5 ms
+  const b = Array.from({ length: 100 }, (_, i) => 40e6 + i * 1e5);       // 40–50 ms
+  const c = [-3000, 0, 7.5e10];
+  store.writeRun(testRunMeta({ content_hash: 'r1' }), [testFlow(0, { rtd_ns: a, server_delay_ns: [1] }), testFlow(1, { rtd_ns: [5] })]);
+  store.writeRun(testRunMeta({ content_hash: 'r2' }), [testFlow(0, { rtd_ns: b })]);
+  store.writeRun(testRunMeta({ content_hash: 'r3' }), [testFlow(0, { rtd_ns: c })]);
+  const merged = store.queryFlows({ merge: true, sort: 'rtd_count' });
+  assert.equal(merged.length, 2);
+  const m = merged[0]!;
+  assert.deepEqual(m.run_ids, [1, 2, 3]);
+  assert.equal(m.flow_ids.length, 3);
+  const all = new QuantileSketch();
+  for (const v of [...a, ...b, ...c]) all.add(v);
+  assert.equal(m.rtd_ns.count, all.count);
+  assert.equal(m.rtd_ns.min, -3000);
+  assert.equal(m.rtd_ns.max, 7.5e10);
+  assert.equal(m.rtd_ns.p50, all.quantile(0.5));
+  assert.equal(m.rtd_ns.p90, all.quantile(0.9));
+  assert.equal(m.rtd_ns.p99, all.quantile(0.99));
+  assert.ok(Math.abs(m.rtd_ns.mean! - all.sum / all.count) < 1e-6);
+  // The average of the three stored p90s would be far off.
+  assert.equal(m.server_delay_ns.count, 1);
+  assert.equal(m.packets.initiator_to_responder, 30);
+  assert.equal(m.psn.initiator_to_responder.lost, 3);
+  assert.equal(m.findings[0]!.count, 9);
+  assert.equal(m.reverse.server_delay_ns.count, 6);
+  assert.equal(m.reverse.server_delay_ns.p50, null);
+  // Filters apply to the merged values.
+  assert.equal(store.queryFlows({ merge: true, minRtdNs: 1e6 }).length, 1);
+  assert.equal(store.queryFlows({ merge: true, runId: 2 })[0]!.rtd_ns.count, 100);
+  store.close();
+});
+
+test('querySamples: one flow, one metric, time order', () => {
+  const store = openStore(freshPath());
+  const samples = [
+    { flow_index: 0, ts_us: 30, metric: 'rtd' as const, value_ns: 3.5, psn: 3, frame: 30 },
+    { flow_index: 0, ts_us: 10, metric: 'rtd' as const, value_ns: 1.25, psn: 1, frame: 10 },
+    { flow_index: 0, ts_us: 20, metric: 'server_delay' as const, value_ns: 2e10, psn: 2, frame: 20 },
+    { flow_index: 1, ts_us: 5, metric: 'rtd' as const, value_ns: 9, psn: 9, frame: 5 },
+  ];
+  store.writeRun(testRunMeta(), [testFlow(0), testFlow(1)], samples);
+  const [f0] = store.queryFlows({ sort: 'id' });
+  assert.deepEqual(store.querySamples({ flowId: f0!.id, metric: 'rtd' }).map((s) => s.ts_us), [10, 30]);
+  assert.deepEqual(store.querySamples({ flowId: f0!.id }), [
+    { ts_us: 10, metric: 'rtd', value_ns: 1.25, psn: 1, frame: 10 },
+    { ts_us: 20, metric: 'server_delay', value_ns: 2e10, psn: 2, frame: 20 },
+    { ts_us: 30, metric: 'rtd', value_ns: 3.5, psn: 3, frame: 30 },
+  ]);
+  store.close();
+});
+
+test('live run: visible while in progress, flows upserted, samples appended, finish completes it', () => {
+  const path = freshPath();
+  const store = openStore(path);
+  const live = store.beginLiveRun(testRunMeta({ kind: 'live', content_hash: null, command: 'pdmscope live -i eth0' }));
+  const reader = openStore(path, { readonly: true });
+  assert.equal(reader.listRuns()[0]!.status, 'in_progress');
+  assert.equal(reader.listRuns()[0]!.finished_at_us, null);
+  live.flush({ flows: [testFlow(0, { rtd_ns: [1e6] })], samples: testSamples(1, 3), packets: { total: 5 } });
+  assert.equal(reader.queryFlows()[0]!.rtd_ns.count, 1);
+  assert.equal(reader.listRuns()[0]!.sample_count, 3);
+  assert.equal(reader.listRuns()[0]!.packets.total, 5);
+  live.upsertFlows([testFlow(0, { rtd_ns: [1e6, 2e6] }), testFlow(1)]);
+  assert.equal(live.appendSamples(testSamples(2, 2)), 4);
+  live.appendPsnEvents([{ flow_index: 1, ts_us: 9, direction: 'initiator_to_responder', kind: 'lost', count: 3, psn: 7, frame: 2 }]);
+  const flows = reader.queryFlows();
+  assert.equal(flows.length, 2);
+  assert.equal(flows[0]!.rtd_ns.count, 2);
+  assert.equal(reader.listRuns()[0]!.sample_count, 7);
+  assert.throws(() => live.appendSamples([{ flow_index: 9, ts_us: 1, metric: 'rtd', value_ns: 1, psn: 1, frame: 1 }]), /flow_index 9/);
+  live.finish({ finished_at_us: 1_700_000_009_000_000, packets: { total: 99 } });
+  const run = reader.listRuns()[0]!;
+  assert.equal(run.status, 'complete');
+  assert.equal(run.finished_at_us, 1_700_000_009_000_000);
+  assert.equal(run.packets.total, 99);
+  assert.equal(reader.readonlySql('SELECT count(*) FROM psn_events').rows[0]![0], 1);
+  reader.close();
+  store.close();
+});
+
+test('a damaged stored sketch is a clear error, not a crash', () => {
+  const path = freshPath();
+  const store = openStore(path);
+  store.writeRun(testRunMeta(), [testFlow(0, { rtd_ns: [1, 2] })]);
+  store.close();
+  const raw = new Database(path);
+  raw.prepare('UPDATE flows SET rtd_ns_sketch = ?').run(Buffer.from([0x50, 0x51, 1, 0, 1, 2, 3]));
+  raw.close();
+  const again = openStore(path, { readonly: true });
+  assert.throws(() => again.queryFlows({ merge: true }), oneLineStoreError(/damaged sketch/));
+  assert.equal(again.queryFlows().length, 1);
+  again.close();
+});
