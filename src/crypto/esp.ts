@@ -52,6 +52,8 @@ class SaRuntime {
   readonly icvLength: number;
   readonly hmacHash: string | null;
   readonly hmacKey: KeyObject | null;
+  /** createDecipheriv options for AES-GCM, made once rather than per packet. */
+  readonly gcmOptions: { authTagLength: number };
   readonly esnStates = new Map<number, EsnState>();
 
   constructor(record: EspSaRecord, order: number) {
@@ -64,6 +66,7 @@ class SaRuntime {
     this.blockLength = enc.blockLength;
     this.icvLength = enc.kind === 'gcm' ? enc.icvLength : auth.icvLength;
     this.hmacHash = enc.kind === 'gcm' ? null : auth.hash;
+    this.gcmOptions = { authTagLength: this.icvLength };
     const key = record.encryptionKey.bytes();
     let cipherName = '';
     let cipherKey: KeyObject | null = null;
@@ -355,7 +358,7 @@ export function createEspOpener(records: readonly EspSaRecord[], options: EspSaO
 }
 
 function gcmOpen(sa: SaRuntime, nonce: Buffer, aad: Buffer, ct: Buffer, tag: Buffer): Buffer | null {
-  const d = createDecipheriv(sa.cipherName as 'aes-128-gcm', sa.cipherKey!, nonce, { authTagLength: sa.icvLength }) as DecipherGCM;
+  const d = createDecipheriv(sa.cipherName as 'aes-128-gcm', sa.cipherKey!, nonce, sa.gcmOptions) as DecipherGCM;
   d.setAuthTag(tag);
   d.setAAD(aad);
   const head = d.update(ct);
