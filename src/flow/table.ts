@@ -15,9 +15,9 @@ export class Flow {
   readonly id: number;
   readonly hash: number;
   readonly proto: number;
-  /** Initiator (A) and responder (B) addresses, copied out of the packet buffer. */
-  readonly addrA: Uint8Array;
-  readonly addrB: Uint8Array;
+  /** Initiator (A) and responder (B) addresses as four big-endian 32-bit words each. */
+  readonly a0: number; readonly a1: number; readonly a2: number; readonly a3: number;
+  readonly b0: number; readonly b1: number; readonly b2: number; readonly b3: number;
   /** Ports, or the ICMPv6 echo identifier on both; -1 when the flow is keyed without ports. */
   readonly portA: number;
   readonly portB: number;
@@ -33,14 +33,13 @@ export class Flow {
   pdmPacketsBA = 0;
   /** Metrics state, created on the first PDM packet. */
   metrics: FlowAttachment | null = null;
-  next: Flow | null = null;
 
   constructor(id: number, hash: number, key: FlowKeyScratch, tsUs: number, frame: number) {
     this.id = id;
     this.hash = hash;
     this.proto = key.proto;
-    this.addrA = key.buf.slice(key.srcOff, key.srcOff + 16);
-    this.addrB = key.buf.slice(key.dstOff, key.dstOff + 16);
+    this.a0 = key.s0; this.a1 = key.s1; this.a2 = key.s2; this.a3 = key.s3;
+    this.b0 = key.d0; this.b1 = key.d1; this.b2 = key.d2; this.b3 = key.d3;
     this.portA = key.srcPort;
     this.portB = key.dstPort;
     this.keyedByEcho = key.byEcho;
@@ -49,22 +48,40 @@ export class Flow {
     this.firstFrame = frame;
   }
 
+  get addrA(): Uint8Array { return wordsToBytes(this.a0, this.a1, this.a2, this.a3); }
+  get addrB(): Uint8Array { return wordsToBytes(this.b0, this.b1, this.b2, this.b3); }
+
   addSpi(spi: number): void {
     if (this.spis === null) this.spis = [spi];
     else if (!this.spis.includes(spi) && this.spis.length < 64) this.spis.push(spi);
   }
 }
 
+function wordsToBytes(...words: number[]): Uint8Array {
+  const out = new Uint8Array(16);
+  const dv = new DataView(out.buffer);
+  words.forEach((w, i) => dv.setInt32(4 * i, w));
+  return out;
+}
+
+function word(buf: Uint8Array, off: number): number {
+  return (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
+}
+
 /** The key of the packet being looked up; filled by keyOf without allocating. */
 export class FlowKeyScratch {
   proto = 0;
-  buf: Uint8Array = new Uint8Array(0);
-  srcOff = 0;
-  dstOff = 0;
+  s0 = 0; s1 = 0; s2 = 0; s3 = 0;
+  d0 = 0; d1 = 0; d2 = 0; d3 = 0;
   srcPort = -1;
   dstPort = -1;
   byEcho = false;
   esp: EspPlacement = 'none';
+
+  setAddresses(buf: Uint8Array, srcOff: number, dstOff: number): void {
+    this.s0 = word(buf, srcOff); this.s1 = word(buf, srcOff + 4); this.s2 = word(buf, srcOff + 8); this.s3 = word(buf, srcOff + 12);
+    this.d0 = word(buf, dstOff); this.d1 = word(buf, dstOff + 4); this.d2 = word(buf, dstOff + 8); this.d3 = word(buf, dstOff + 12);
+  }
 }
 
 /**
@@ -79,17 +96,13 @@ export function keyOf(p: DecodedPacket, out: FlowKeyScratch): void {
   out.byEcho = false;
   if (espClosed) {
     out.proto = IPPROTO_ESP;
-    out.buf = p.outerBuf;
-    out.srcOff = p.outerSrcOff;
-    out.dstOff = p.outerDstOff;
+    out.setAddresses(p.outerBuf, p.outerSrcOff, p.outerDstOff);
     out.srcPort = -1;
     out.dstPort = -1;
     return;
   }
   out.proto = p.upperProto < 0 ? 0 : p.upperProto;
-  out.buf = p.addrBuf;
-  out.srcOff = p.srcOff;
-  out.dstOff = p.dstOff;
+  out.setAddresses(p.addrBuf, p.srcOff, p.dstOff);
   if (p.srcPort >= 0) {
     out.srcPort = p.srcPort;
     out.dstPort = p.dstPort;
@@ -104,25 +117,26 @@ export function keyOf(p: DecodedPacket, out: FlowKeyScratch): void {
   }
 }
 
-function endpointHash(buf: Uint8Array, off: number, port: number): number {
-  let h = 0x811c9dc5 ^ port;
-  for (let i = 0; i < 16; i += 4) {
-    const w = (buf[off + i]! << 24) | (buf[off + i + 1]! << 16) | (buf[off + i + 2]! << 8) | buf[off + i + 3]!;
-    h = Math.imul(h ^ w, 0x01000193);
-    h ^= h >>> 15;
-  }
-  return h;
+function mix(h: number, w: number): number {
+  const x = Math.imul(h ^ w, 0x01000193);
+  return x ^ (x >>> 15);
 }
 
-/** Symmetric: the same for both directions of a flow. */
+/** Symmetric: the same for both directions of a flow (the two endpoint hashes are added). */
 function flowHash(k: FlowKeyScratch): number {
-  const h = (endpointHash(k.buf, k.srcOff, k.srcPort) + endpointHash(k.buf, k.dstOff, k.dstPort)) | 0;
-  return Math.imul(h ^ k.proto, 0x9e3779b1) | 0;
+  const src = mix(mix(mix(mix(0x811c9dc5 ^ k.srcPort, k.s0), k.s1), k.s2), k.s3);
+  const dst = mix(mix(mix(mix(0x811c9dc5 ^ k.dstPort, k.d0), k.d1), k.d2), k.d3);
+  return Math.imul(((src + dst) | 0) ^ k.proto, 0x9e3779b1) | 0;
 }
 
-function sameAddr(a: Uint8Array, buf: Uint8Array, off: number): boolean {
-  for (let i = 0; i < 16; i++) if (a[i] !== buf[off + i]) return false;
-  return true;
+function matchesForward(f: Flow, k: FlowKeyScratch): boolean {
+  return f.portA === k.srcPort && f.portB === k.dstPort && f.a3 === k.s3 && f.b3 === k.d3 &&
+    f.a0 === k.s0 && f.a1 === k.s1 && f.a2 === k.s2 && f.b0 === k.d0 && f.b1 === k.d1 && f.b2 === k.d2;
+}
+
+function matchesReverse(f: Flow, k: FlowKeyScratch): boolean {
+  return f.portA === k.dstPort && f.portB === k.srcPort && f.a3 === k.d3 && f.b3 === k.s3 &&
+    f.a0 === k.d0 && f.a1 === k.d1 && f.a2 === k.d2 && f.b0 === k.s0 && f.b1 === k.s1 && f.b2 === k.s2;
 }
 
 export interface FlowTableOptions {
@@ -133,8 +147,13 @@ export interface FlowTableOptions {
   onFlowEnd: (flow: Flow) => void;
 }
 
+/**
+ * Open addressing with linear probing over parallel arrays (faster than a Map per packet);
+ * deletion shifts later entries back, so no tombstones build up.
+ */
 export class FlowTable {
-  private readonly buckets = new Map<number, Flow>();
+  private slots: (Flow | null)[];
+  private mask: number;
   private readonly opts: FlowTableOptions;
   private nextId = 0;
   private live = 0;
@@ -144,6 +163,8 @@ export class FlowTable {
 
   constructor(opts: FlowTableOptions) {
     this.opts = opts;
+    this.slots = new Array<Flow | null>(1024).fill(null);
+    this.mask = 1023;
   }
 
   get size(): number {
@@ -154,73 +175,100 @@ export class FlowTable {
   lookup(k: FlowKeyScratch, tsUs: number, frame: number): Flow {
     if (tsUs - this.lastSweepTsUs > this.opts.idleTimeoutUs / 4 || this.live > this.opts.maxFlows) this.sweep(tsUs);
     const hash = flowHash(k);
-    let prev: Flow | null = null;
-    for (let f = this.buckets.get(hash) ?? null; f !== null; prev = f, f = f.next) {
-      if (f.proto !== k.proto) continue;
+    const slots = this.slots;
+    let i = hash & this.mask;
+    for (let f = slots[i]!; f !== null; i = (i + 1) & this.mask, f = slots[i]!) {
+      if (f.hash !== hash || f.proto !== k.proto) continue;
       let forward: boolean;
-      if (f.portA === k.srcPort && f.portB === k.dstPort && sameAddr(f.addrA, k.buf, k.srcOff) && sameAddr(f.addrB, k.buf, k.dstOff)) forward = true;
-      else if (f.portA === k.dstPort && f.portB === k.srcPort && sameAddr(f.addrA, k.buf, k.dstOff) && sameAddr(f.addrB, k.buf, k.srcOff)) forward = false;
+      if (matchesForward(f, k)) forward = true;
+      else if (matchesReverse(f, k)) forward = false;
       else continue;
       if (tsUs - f.lastTsUs > this.opts.idleTimeoutUs) {
-        this.unlink(f, prev);
+        this.removeAt(i);
         this.opts.onFlowEnd(f);
-        break;
+        return this.insert(k, hash, tsUs, frame);
       }
       this.forward = forward;
       return f;
     }
+    return this.insert(k, hash, tsUs, frame);
+  }
+
+  private insert(k: FlowKeyScratch, hash: number, tsUs: number, frame: number): Flow {
+    if ((this.live + 1) * 2 > this.slots.length) this.grow();
     const flow = new Flow(this.nextId++, hash, k, tsUs, frame);
-    flow.next = this.buckets.get(hash) ?? null;
-    this.buckets.set(hash, flow);
+    let i = hash & this.mask;
+    while (this.slots[i] !== null) i = (i + 1) & this.mask;
+    this.slots[i] = flow;
     this.live++;
     this.forward = true;
     return flow;
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    this.slots = new Array<Flow | null>(old.length * 2).fill(null);
+    this.mask = this.slots.length - 1;
+    for (const f of old) {
+      if (f === null) continue;
+      let i = f.hash & this.mask;
+      while (this.slots[i] !== null) i = (i + 1) & this.mask;
+      this.slots[i] = f;
+    }
+  }
+
+  /** Removes slot i and shifts the probe run after it back (Knuth's algorithm R). */
+  private removeAt(i: number): void {
+    const slots = this.slots;
+    const mask = this.mask;
+    slots[i] = null;
+    this.live--;
+    let hole = i;
+    for (let j = (i + 1) & mask; slots[j] !== null; j = (j + 1) & mask) {
+      const home = slots[j]!.hash & mask;
+      // Move j into the hole unless its home lies cyclically in (hole, j].
+      const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+      if (!inRange) {
+        slots[hole] = slots[j]!;
+        slots[j] = null;
+        hole = j;
+      }
+    }
   }
 
   /** Ends every flow idle for longer than the timeout at capture time `nowUs`. */
   sweep(nowUs: number): void {
     this.lastSweepTsUs = nowUs;
     const limit = nowUs - this.opts.idleTimeoutUs;
-    // Collect first: removing while walking a bucket chain would cut the walk short.
-    const idle: Flow[] = [];
-    for (const flow of this.all()) if (flow.lastTsUs < limit) idle.push(flow);
-    for (const flow of idle) this.remove(flow);
-    if (this.live > this.opts.maxFlows) {
-      const byAge = [...this.all()].sort((a, b) => a.lastTsUs - b.lastTsUs);
-      const excess = this.live - Math.floor(this.opts.maxFlows * 0.9);
-      for (let i = 0; i < excess; i++) this.remove(byAge[i]!);
+    const ended: Flow[] = [];
+    for (const f of this.slots) if (f !== null && f.lastTsUs < limit) ended.push(f);
+    if (this.live - ended.length > this.opts.maxFlows) {
+      const rest = this.slots.filter((f): f is Flow => f !== null && f.lastTsUs >= limit).sort((a, b) => a.lastTsUs - b.lastTsUs);
+      ended.push(...rest.slice(0, this.live - ended.length - Math.floor(this.opts.maxFlows * 0.9)));
     }
+    for (const f of ended) this.remove(f);
+    for (const f of ended) this.opts.onFlowEnd(f);
   }
 
   /** Ends all flows (end of input), in creation order. */
   flush(): void {
     const flows = [...this.all()].sort((a, b) => a.id - b.id);
-    this.buckets.clear();
+    this.slots = new Array<Flow | null>(1024).fill(null);
+    this.mask = 1023;
     this.live = 0;
     for (const f of flows) this.opts.onFlowEnd(f);
   }
 
   *all(): IterableIterator<Flow> {
-    for (const head of this.buckets.values()) for (let f: Flow | null = head; f !== null; f = f.next) yield f;
+    for (const f of this.slots) if (f !== null) yield f;
   }
 
   private remove(flow: Flow): void {
-    let prev: Flow | null = null;
-    for (let f = this.buckets.get(flow.hash) ?? null; f !== null; prev = f, f = f.next) {
-      if (f === flow) {
-        this.unlink(f, prev);
-        this.opts.onFlowEnd(f);
+    for (let i = flow.hash & this.mask; this.slots[i] !== null; i = (i + 1) & this.mask) {
+      if (this.slots[i] === flow) {
+        this.removeAt(i);
         return;
       }
     }
-  }
-
-  private unlink(f: Flow, prev: Flow | null): void {
-    if (prev === null) {
-      if (f.next === null) this.buckets.delete(f.hash);
-      else this.buckets.set(f.hash, f.next);
-    } else prev.next = f.next;
-    f.next = null;
-    this.live--;
   }
 }

@@ -1,5 +1,7 @@
 // Every command the CLI knows; one module per command.
 import type { CommandModule } from 'yargs';
+import { analyzeCommand } from './analyze.js';
+import { packetsCommand } from './packets.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const COMMANDS: CommandModule<any, any>[] = [];
+export const COMMANDS: CommandModule<any, any>[] = [analyzeCommand, packetsCommand];

@@ -1,0 +1,109 @@
+// npm run bench: generates the benchmark captures once (cached in .bench-cache/), then times
+// pdmscope end to end, from process start to exit, with peak RSS from /usr/bin/time.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateBenchCapture } from './generate.js';
+import { generateEspBenchCapture } from './generate-esp.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const CACHE = join(ROOT, '.bench-cache');
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+const only = process.argv.slice(2);
+
+interface Capture { name: string; packets: number; flows: number; path: string }
+
+function capture(name: string, packets: number, flows: number): Capture {
+  const path = join(CACHE, `${name}.pcap`);
+  if (!existsSync(path)) {
+    mkdirSync(CACHE, { recursive: true });
+    const t = Date.now();
+    process.stderr.write(`generating ${path} (${packets} packets, ${flows} flows)... `);
+    generateBenchCapture(path + '.tmp', { packets, flows, seed: 8250 });
+    execFileSync('mv', [path + '.tmp', path]);
+    process.stderr.write(`${((Date.now() - t) / 1000).toFixed(1)} s\n`);
+  }
+  return { name, packets, flows, path };
+}
+
+interface Timing { seconds: number; maxRssMb: number }
+
+/** Runs a command with stdout to /dev/null; wall time and peak RSS from GNU time. */
+function timed(args: string[], env: Record<string, string> = {}): Timing {
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 << 20,
+  });
+  const last = r.stderr.trim().split('\n').pop() ?? '';
+  const [secs, kb] = last.split(' ').map(Number);
+  if (r.status !== 0 && r.status !== 2) throw new Error(`${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-500)}`);
+  return { seconds: secs!, maxRssMb: kb! / 1024 };
+}
+
+function best(runs: number, fn: () => Timing): Timing {
+  const all: Timing[] = [];
+  for (let i = 0; i < runs; i++) all.push(fn());
+  const fastest = all.reduce((x, y) => (y.seconds < x.seconds ? y : x));
+  return { seconds: fastest.seconds, maxRssMb: Math.max(...all.map((t) => t.maxRssMb)) };
+}
+
+function row(what: string, packets: number, t: Timing, extra = ''): void {
+  const pps = packets / t.seconds;
+  console.log(`${what.padEnd(58)} ${t.seconds.toFixed(2).padStart(7)} s ${(pps / 1e6).toFixed(2).padStart(6)} M pkt/s  RSS ${t.maxRssMb.toFixed(0).padStart(4)} MB ${extra}`);
+}
+
+function want(key: string): boolean {
+  return only.length === 0 || only.includes(key);
+}
+
+const c1m = capture('mixed-1m-1k-flows', 1_000_000, 1_000);
+console.log(`pdmscope bench on ${process.version}, ${statSync(c1m.path).size >> 20} MiB for the 1M capture; best of 3 unless noted`);
+
+if (want('read')) {
+  const readOnly = join(ROOT, 'dist/bench/read-only.js');
+  row('read only (node_pcap delivery, 1M)', c1m.packets, best(3, () => timed(['node', readOnly, c1m.path])));
+  row('read + decode (1M)', c1m.packets, best(3, () => timed(['node', readOnly, c1m.path, '--decode'])));
+  row('packets --format ndjson > /dev/null (1M)', c1m.packets, best(3, () => timed(['node', CLI, 'packets', c1m.path, '--format', 'ndjson', '--quiet'])));
+}
+if (want('analyze')) {
+  row('analyze --format json --no-db (1M, 1k flows)', c1m.packets, best(3, () => timed(['node', CLI, 'analyze', c1m.path, '--format', 'json', '--no-db', '--quiet'])));
+  const c1m100k = capture('mixed-1m-100k-flows', 1_000_000, 100_000);
+  row('analyze --format json --no-db (1M, 100k flows)', c1m100k.packets, best(1, () => timed(['node', CLI, 'analyze', c1m100k.path, '--format', 'json', '--no-db', '--quiet'])));
+  const c5m = capture('mixed-5m-1k-flows', 5_000_000, 1_000);
+  row('analyze --format json --no-db (5M, 1k flows)', c5m.packets, best(1, () => timed(['node', CLI, 'analyze', c5m.path, '--format', 'json', '--no-db', '--quiet'])));
+  const c5m100k = capture('mixed-5m-100k-flows', 5_000_000, 100_000);
+  row('analyze --format json --no-db (5M, 100k flows)', c5m100k.packets, best(1, () => timed(['node', CLI, 'analyze', c5m100k.path, '--format', 'json', '--no-db', '--quiet'])));
+}
+if (want('store')) {
+  const db = join(CACHE, 'bench.db');
+  const clean = (): void => { for (const s of ['', '-wal', '-shm']) if (existsSync(db + s)) unlinkSync(db + s); };
+  clean();
+  const without = best(3, () => timed(['node', CLI, 'analyze', c1m.path, '--format', 'json', '--no-db', '--quiet']));
+  const withDb = best(3, () => { clean(); return timed(['node', CLI, 'analyze', c1m.path, '--format', 'json', '--db', db, '--quiet']); });
+  row('analyze, flows stored in SQLite (1M)', c1m.packets, withDb, `(+${(100 * (withDb.seconds / without.seconds - 1)).toFixed(1)}% vs --no-db)`);
+  clean();
+  const t0 = Date.now();
+  const withSamples = timed(['node', CLI, 'analyze', c1m.path, '--format', 'json', '--db', db, '--samples', '--quiet']);
+  const wall = (Date.now() - t0) / 1000;
+  const count = Number(execFileSync('sqlite3', [db, 'SELECT count(*) FROM samples']).toString().trim());
+  const storeSecs = Math.max(1e-3, withSamples.seconds - without.seconds);
+  row('analyze --samples (1M)', c1m.packets, withSamples, `${count} samples, ~${(count / storeSecs / 1e6).toFixed(2)} M samples/s beyond analysis (wall ${wall.toFixed(1)} s)`);
+  clean();
+}
+if (want('esp')) {
+  const path = join(CACHE, 'esp-gcm-200k.pcap');
+  const sa = join(CACHE, 'esp-gcm.esp_sa');
+  if (!existsSync(path)) generateEspBenchCapture(path, sa, 200_000);
+  row('analyze AES-GCM-16 ESP, PDM inside (200k)', 200_000, best(3, () => timed(['node', CLI, 'analyze', path, '--esp-sa', sa, '--format', 'json', '--no-db', '--quiet'])));
+}
+if (want('tshark')) {
+  const hasTshark = spawnSync('sh', ['-c', 'command -v tshark'], { stdio: 'ignore' }).status === 0;
+  if (!hasTshark) console.log('tshark: not installed, comparison skipped');
+  else {
+    const ours = best(3, () => timed(['node', CLI, 'packets', c1m.path, '--format', 'ndjson', '--quiet']));
+    const ts = timed(['tshark', '-r', c1m.path, '-T', 'fields', '-e', 'ipv6.opt.pdm.psn_this_pkt', '-e', 'ipv6.opt.pdm.psn_last_recv',
+      '-e', 'ipv6.opt.pdm.delta_last_recv', '-e', 'ipv6.opt.pdm.delta_last_sent']);
+    row('tshark -T fields -e ipv6.opt.pdm.* (1M, 1 run)', c1m.packets, ts, `pdmscope packets is ${(ts.seconds / ours.seconds).toFixed(0)}x faster`);
+  }
+}

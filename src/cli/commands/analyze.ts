@@ -1,0 +1,132 @@
+// `pdmscope analyze FILE...`: flows and RFC 8250 delay metrics from captures.
+
+import type { Argv, CommandModule } from 'yargs';
+import { Analyzer, type FlowRecord } from '../../metrics/analyzer.js';
+import type { SampleObserver } from '../../metrics/flow-pdm.js';
+import type { AnalyzeDocument, FlowReport, PsnEvent, Sample } from '../../metrics/types.js';
+import { EXIT_USAGE, UserError } from '../errors.js';
+import { renderAnalyzeTable } from '../flow-format.js';
+import { inputsExitCode, readInputs, requireInputs } from '../input.js';
+import { stdout } from '../output.js';
+import { Progress } from '../progress.js';
+import { csvLine, flatten } from '../table.js';
+import { parseDurationNs } from '../units.js';
+import { FILTER_HELP, type CommonInputArgs, espOptions, inputOptions, openerFromArgs } from './common.js';
+import { storeAnalyzeRun, storeOptions, type StoreArgs } from './store-options.js';
+
+type Format = 'table' | 'json' | 'ndjson' | 'csv';
+
+interface AnalyzeArgs extends CommonInputArgs, StoreArgs {
+  files: string[];
+  format: Format;
+  allFlows: boolean;
+  idleTimeout: string;
+  report?: string;
+  quiet: boolean;
+}
+
+export interface AnalysisResult {
+  doc: AnalyzeDocument;
+  flows: FlowRecord[];
+  samples: Sample[] | null;
+  psnEvents: PsnEvent[] | null;
+}
+
+/** Reads the captures through one Analyzer; keeps samples only when asked. */
+export async function analyzeFiles(
+  files: string[],
+  opts: { filter?: string | undefined; allFlows: boolean; idleTimeoutUs: number; keepSamples: boolean; args: CommonInputArgs; progress?: Progress },
+): Promise<AnalysisResult> {
+  const samples: Sample[] | null = opts.keepSamples ? [] : null;
+  const psnEvents: PsnEvent[] | null = opts.keepSamples ? [] : null;
+  const observer: SampleObserver | null = samples === null ? null : {
+    onSample: (s) => samples.push(s),
+    onPsnEvent: (e) => psnEvents!.push(e),
+  };
+  const analyzer = new Analyzer({
+    idleTimeoutUs: opts.idleTimeoutUs, allFlows: opts.allFlows, esp: openerFromArgs(opts.args), observer,
+  });
+  const progress = opts.progress;
+  const inputs = await readInputs(files, opts.filter, (frame, capLen, wireLen, tsUs, linkType, frameNumber, fileIndex) => {
+    analyzer.addFrame(frame, capLen, wireLen, tsUs, linkType, frameNumber);
+    if (progress !== undefined && (frameNumber & 0xffff) === 0) progress.update(fileIndex, frameNumber);
+  });
+  progress?.done();
+  const { doc, flows } = analyzer.finish(inputs);
+  return { doc, flows, samples, psnEvents };
+}
+
+export function flowCsvHeader(f: FlowReport): string[] {
+  return Object.keys(flatten(f as unknown as Record<string, unknown>));
+}
+
+export function writeAnalyzeOutput(doc: AnalyzeDocument, format: Format): void {
+  switch (format) {
+    case 'json':
+      stdout.line(JSON.stringify(doc, null, 2));
+      break;
+    case 'ndjson':
+      for (const f of doc.flows) stdout.line(JSON.stringify(f));
+      break;
+    case 'csv': {
+      if (doc.flows.length === 0) break;
+      const header = flowCsvHeader(doc.flows[0]!);
+      stdout.line(header.join(','));
+      for (const f of doc.flows) {
+        const flat = flatten(f as unknown as Record<string, unknown>);
+        stdout.line(csvLine(header.map((h) => flat[h])));
+      }
+      break;
+    }
+    case 'table':
+      stdout.write(renderAnalyzeTable(doc));
+      break;
+  }
+  stdout.flush();
+}
+
+export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
+  command: 'analyze <files..>',
+  describe: 'flows, server delay, round-trip delay and total from the PDM options in captures',
+  builder: (y: Argv<object>) =>
+    storeOptions(espOptions(inputOptions(y)))
+      .positional('files', { type: 'string', array: true, demandOption: true, describe: 'pcap or pcapng files, read in order as one capture' })
+      .option('format', { choices: ['table', 'json', 'ndjson', 'csv'] as const, default: 'table' as Format, describe: 'output format (json: schema pdmscope.analyze/1)' })
+      .option('all-flows', { type: 'boolean', default: false, describe: 'also list IPv6 flows without PDM' })
+      .option('idle-timeout', { type: 'string', default: '120s', describe: 'a flow idle this long (capture time) ends; the next packet starts a new flow' })
+      .option('report', { type: 'string', describe: 'also write a self-contained HTML report to this path' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or notes on stderr' })
+      .example('$0 analyze trace.pcapng', 'flow table with delay statistics')
+      .example('$0 analyze a.pcap b.pcap --format json --no-db | jq .flows[0].rtd_ns', 'the analyze/1 document')
+      .example('$0 analyze esp.pcap --esp-sa ~/.config/wireshark/esp_sa', 'PDM inside ESP with Wireshark\'s keys')
+      .epilogue(FILTER_HELP) as unknown as Argv<AnalyzeArgs>,
+  handler: async (args) => {
+    const files = requireInputs(args.files);
+    const idleTimeoutUs = parseDurationNs(args.idleTimeout, 's', '--idle-timeout') / 1000;
+    if (!(idleTimeoutUs > 0)) throw new UserError('--idle-timeout must be positive', EXIT_USAGE);
+    const store = args.db !== false;
+    const keepSamples = (store && args.samples) || args.report !== undefined;
+    const progress = !args.quiet && process.stderr.isTTY ? new Progress(files) : undefined;
+    const started = Date.now();
+    const result = await analyzeFiles(files, {
+      filter: args.filter, allFlows: args.allFlows, idleTimeoutUs, keepSamples, args, ...(progress ? { progress } : {}),
+    });
+    writeAnalyzeOutput(result.doc, args.format);
+    if (store) {
+      const runId = storeAnalyzeRun(args, files, result, started);
+      if (!args.quiet) process.stderr.write(`pdmscope: stored as run ${runId} in ${args.db}\n`);
+    }
+    if (args.report !== undefined) {
+      const { writeReportFile } = await import('../../sink/report.js');
+      writeReportFile(args.report, {
+        title: `pdmscope: ${files.join(', ')}`,
+        generated_at_us: Date.now() * 1000,
+        doc: result.doc,
+        samples: result.samples ?? [],
+        psn_events: result.psnEvents ?? [],
+      });
+      if (!args.quiet) process.stderr.write(`pdmscope: report written to ${args.report}\n`);
+    }
+    process.exitCode = inputsExitCode(result.doc.inputs);
+  },
+};

@@ -1,0 +1,45 @@
+// Options shared by the commands that read packets: BPF filter, ESP keys.
+
+import type { Argv } from 'yargs';
+import type { EspOpener } from '../../decode/esp-opener.js';
+import { createEspOpener } from '../../crypto/esp.js';
+import { EspSaFileError, type EspSaRecord, loadEspSaFile } from '../../crypto/sa-file.js';
+import { UserError } from '../errors.js';
+
+export const FILTER_HELP =
+  'BPF filters run in libpcap before pdmscope sees a packet. `udp` and `udp port N` do NOT match UDP ' +
+  'behind a Destination Options header (where PDM lives): use `ip6 protochain 17` for UDP and ' +
+  '`ip6 protochain 6` for TCP, or `ip6[6] == 60` for packets whose first extension header is ' +
+  'Destination Options.';
+
+export interface CommonInputArgs {
+  filter?: string;
+  espSa?: string;
+  espNull: boolean;
+}
+
+export function inputOptions<T>(y: Argv<T>): Argv<T> {
+  return y.option('filter', { type: 'string', describe: 'BPF filter given to libpcap (see below: `udp` misses UDP behind extension headers)' });
+}
+
+export function espOptions<T>(y: Argv<T>): Argv<T> {
+  return y
+    .option('esp-sa', { type: 'string', describe: "ESP keys in Wireshark's esp_sa format (one SA per line; optional 9th field esn)" })
+    .option('esp-null', { type: 'boolean', default: true, describe: 'read ESP-NULL payloads without keys (heuristic); --no-esp-null turns it off' });
+}
+
+/** The ESP opener the arguments ask for, or null when nothing inside ESP can be read. */
+export function openerFromArgs(args: CommonInputArgs): EspOpener | null {
+  let records: EspSaRecord[] = [];
+  if (args.espSa !== undefined) {
+    try {
+      records = loadEspSaFile(args.espSa);
+    } catch (err) {
+      // The parser's messages name file and line, never key material.
+      if (err instanceof EspSaFileError) throw new UserError(err.message);
+      throw new UserError(`${args.espSa}: ${(err as Error).message}`);
+    }
+  }
+  if (records.length === 0 && !args.espNull) return null;
+  return createEspOpener(records, { nullHeuristic: args.espNull });
+}
