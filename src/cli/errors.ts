@@ -15,5 +15,6 @@ export class UserError extends Error {
 /** Turns any thrown value into the one-line message the user sees. */
 export function oneLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
-  return text.split('\n')[0]!.trim();
+  // yargs spreads usage errors over lines ("Invalid values:\n  Argument: ..."): keep them all.
+  return text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0).join(' ');
 }

@@ -27,12 +27,12 @@ export type AnomalyName = keyof typeof ANOMALIES;
 
 /**
  * Anomalies that mean the packet's bytes are broken (the `malformed` total). The others are
- * observations about well-formed packets (placement, fragments, ESP without keys).
+ * observations about well-formed packets (placement, fragments), or about ESP that the keys at
+ * hand could not open (a wrong key looks like esp_auth_failed or esp_bad_trailer).
  */
 export const MALFORMED_ANOMALIES: ReadonlySet<AnomalyName> = new Set<AnomalyName>([
   'truncated_link', 'bad_ip_version', 'truncated_ipv6', 'ext_hdr_overrun', 'ext_hdr_chain_too_long',
-  'option_overrun', 'pdm_bad_length', 'truncated_transport', 'esp_truncated', 'esp_bad_trailer',
-  'esp_auth_failed',
+  'option_overrun', 'pdm_bad_length', 'truncated_transport', 'esp_truncated',
 ]);
 
 export const ANOMALY_NAMES = Object.keys(ANOMALIES) as AnomalyName[];

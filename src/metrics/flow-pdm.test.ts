@@ -92,8 +92,11 @@ test('PSN counters per direction, across the wrap, with restarts', () => {
   assert.deepEqual(flow.psnCounters(false), { lost: 0, reordered: 0, duplicates: 0, restarts: 0 });
   flow.observe(hit(5000, 0, 0n, 0n), true, frame, frame++); // A lost its state: new random PSN
   assert.equal(flow.psnCounters(true).restarts, 1);
-  assert.equal(flow.psnCounters(true).lost, 1);
-  assert.equal(flow.findingList().find((f) => f.code === 'psn_not_sequential')?.count, 1);
+  flow.observe(hit(5003, 0, 0n, 0n), true, frame, frame++); // still stateless: a gap, not a restart
+  assert.equal(flow.psnCounters(true).restarts, 1);
+  assert.equal(flow.psnCounters(true).lost, 3);
+  flow.observe(hit(5004, 0, 0n, 0n), true, frame, frame++);
+  assert.equal(flow.findingList().find((f) => f.code === 'psn_not_sequential')?.count, 2);
 });
 
 test('scales 0 to 60 and a 75 s delta decode within the quantum', () => {

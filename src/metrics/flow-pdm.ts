@@ -40,6 +40,8 @@ class SenderState {
   prevPsnLastRecv = -1;
   /** First PSN of an epoch whose start was seen (PSNLR 0, zero deltas); -1 otherwise. */
   seenStartPsn = -1;
+  /** The previous packet carried state (a PSNLR or a delta): a later all-zero one is a reset. */
+  hadState = false;
   readonly ringPsn = new Int32Array(RING_SIZE).fill(-1);
   readonly ringPsnLastRecv = new Int32Array(RING_SIZE);
   readonly ringDeltaLastRecvNs = new Float64Array(RING_SIZE);
@@ -66,6 +68,7 @@ class SenderState {
 
   newEpoch(): void {
     this.prevPsnLastRecv = -1;
+    this.hadState = false;
     this.ringPsn.fill(-1);
   }
 
@@ -98,8 +101,10 @@ export class FlowPdm {
       hit.scaleDtlr === 0 && hit.scaleDtls === 0;
 
     let verdict: PsnVerdict;
-    if (startSignature && s.psn.highest >= 0 && ((psn - s.psn.highest) & 0xffff) !== 1) {
+    if (startSignature && s.hadState && ((psn - s.psn.highest) & 0xffff) !== 1) {
       // The sender dropped its state (RFC 8250 §3.6 timeout) and began again with a new PSN.
+      // A sender that never received anything (one-way flows, §4.2) keeps the all-zero fields
+      // throughout; its PSN gaps are losses, not restarts.
       s.psn.restart(psn);
       verdict = 'restart';
     } else {
@@ -125,6 +130,7 @@ export class FlowPdm {
       if (hit.deltaLastSent !== 0) this.roundTrip(s, peer, hit, fromInitiator, tsUs, frame);
     }
     s.prevPsnLastRecv = hit.psnLastRecv;
+    s.hadState = !startSignature;
     s.push(psn, hit.psnLastRecv, deltaLastRecvNs, tsUs);
   }
 
