@@ -313,50 +313,77 @@ function num(v: unknown): number {
   return typeof v === 'bigint' ? Number(v) : (v as number);
 }
 
-function rowStats(row: Row, metric: StoredMetric): DurationStats {
-  const count = num(row[`${metric}_count`]);
-  if (!count) return { ...EMPTY_STATS };
-  const get = (f: string): number | null => (row[`${metric}_${f}`] as number | null) ?? null;
-  return { count, min: get('min'), mean: get('mean'), max: get('max'), p50: get('p50'), p90: get('p90'), p99: get('p99') };
-}
-
-function perDirection<T>(make: (d: (typeof DIRECTIONS)[number]) => T): PerDirection<T> {
-  return { initiator_to_responder: make('initiator_to_responder'), responder_to_initiator: make('responder_to_initiator') };
-}
-
-function rowToFlow(row: Row): StoredFlow {
-  const esp: EspInfo | null = row.esp_placement === null
-    ? null
-    : { placement: row.esp_placement as EspInfo['placement'], spis: JSON.parse((row.esp_spis as string | null) ?? '[]') as number[] };
-  const flow: StoredFlow = {
-    id: num(row.id),
-    run_id: num(row.run_id),
-    flow_index: num(row.flow_index),
-    proto: row.proto as string,
-    proto_num: num(row.proto_num),
-    initiator: { addr: row.initiator_addr as string, port: (row.initiator_port as number | null) ?? null },
-    responder: { addr: row.responder_addr as string, port: (row.responder_port as number | null) ?? null },
-    esp,
-    packets: perDirection((d) => num(row[`packets_${d}`])),
-    pdm_packets: perDirection((d) => num(row[`pdm_packets_${d}`])),
-    first_ts_us: num(row.first_ts_us),
-    last_ts_us: num(row.last_ts_us),
-    server_delay_ns: rowStats(row, 'server_delay_ns'),
-    total_ns: rowStats(row, 'total_ns'),
-    rtd_ns: rowStats(row, 'rtd_ns'),
-    reverse: row.reverse === null
-      ? { server_delay_ns: { ...EMPTY_STATS }, total_ns: { ...EMPTY_STATS }, rtd_ns: { ...EMPTY_STATS } }
-      : JSON.parse(row.reverse as string) as FlowReport['reverse'],
-    psn: perDirection((d) => {
-      const c = {} as PsnCounters;
-      for (const p of PSN_FIELDS) c[p] = num(row[`psn_${d}_${p}`]);
-      return c;
-    }),
-    pdm_sessions: num(row.pdm_sessions),
-    findings: JSON.parse(row.findings as string) as Finding[],
+/**
+ * Builds a decoder from raw result rows (arrays, stmt.raw(true)) to flow reports. Column
+ * positions are resolved once per statement: better-sqlite3's row objects with ~60 keys cost
+ * far more (dictionary-mode objects, a key string per access) when reading 100k flows.
+ */
+function flowDecoder(columns: readonly string[]): (values: readonly unknown[]) => StoredFlow {
+  const at = (name: string): number => {
+    const i = columns.indexOf(name);
+    if (i < 0) throw new Error(`store: column ${name} missing from the flow query`);
+    return i;
   };
-  if (row.icmp_echo_id !== null && row.icmp_echo_id !== undefined) flow.icmp_echo_id = num(row.icmp_echo_id);
-  return flow;
+  const c = {
+    id: at('id'), run_id: at('run_id'), flow_index: at('flow_index'), proto: at('proto'), proto_num: at('proto_num'),
+    initiator_addr: at('initiator_addr'), initiator_port: at('initiator_port'),
+    responder_addr: at('responder_addr'), responder_port: at('responder_port'),
+    esp_placement: at('esp_placement'), esp_spis: at('esp_spis'), icmp_echo_id: at('icmp_echo_id'),
+    first_ts_us: at('first_ts_us'), last_ts_us: at('last_ts_us'),
+    pdm_sessions: at('pdm_sessions'), findings: at('findings'), reverse: at('reverse'),
+  };
+  const packets = DIRECTIONS.map((d) => at(`packets_${d}`));
+  const pdmPackets = DIRECTIONS.map((d) => at(`pdm_packets_${d}`));
+  const stats = METRICS.map((m) => STAT_FIELDS.map((f) => at(`${m}_${f}`)));
+  const psn = DIRECTIONS.map((d) => PSN_FIELDS.map((p) => at(`psn_${d}_${p}`)));
+  const real = (v: unknown): number | null => (v === null || v === undefined ? null : (v as number));
+  const statsOf = (row: readonly unknown[], k: number): DurationStats => {
+    const [count, min, mean, max, p50, p90, p99] = stats[k]!;
+    if (!num(row[count!])) return { ...EMPTY_STATS };
+    return { count: num(row[count!]), min: real(row[min!]), mean: real(row[mean!]), max: real(row[max!]), p50: real(row[p50!]), p90: real(row[p90!]), p99: real(row[p99!]) };
+  };
+  const psnOf = (row: readonly unknown[], k: number): PsnCounters => {
+    const [lost, reordered, duplicates, restarts] = psn[k]!;
+    return { lost: num(row[lost!]), reordered: num(row[reordered!]), duplicates: num(row[duplicates!]), restarts: num(row[restarts!]) };
+  };
+  return (row) => {
+    const placement = row[c.esp_placement] as EspInfo['placement'] | null;
+    const flow: StoredFlow = {
+      id: num(row[c.id]),
+      run_id: num(row[c.run_id]),
+      flow_index: num(row[c.flow_index]),
+      proto: row[c.proto] as string,
+      proto_num: num(row[c.proto_num]),
+      initiator: { addr: row[c.initiator_addr] as string, port: (row[c.initiator_port] as number | null) ?? null },
+      responder: { addr: row[c.responder_addr] as string, port: (row[c.responder_port] as number | null) ?? null },
+      esp: placement === null ? null : { placement, spis: parseJson<number[]>(row[c.esp_spis], []) },
+      packets: { initiator_to_responder: num(row[packets[0]!]), responder_to_initiator: num(row[packets[1]!]) },
+      pdm_packets: { initiator_to_responder: num(row[pdmPackets[0]!]), responder_to_initiator: num(row[pdmPackets[1]!]) },
+      first_ts_us: num(row[c.first_ts_us]),
+      last_ts_us: num(row[c.last_ts_us]),
+      server_delay_ns: statsOf(row, 0),
+      total_ns: statsOf(row, 1),
+      rtd_ns: statsOf(row, 2),
+      reverse: row[c.reverse] === null
+        ? { server_delay_ns: { ...EMPTY_STATS }, total_ns: { ...EMPTY_STATS }, rtd_ns: { ...EMPTY_STATS } }
+        : parseJson<FlowReport['reverse']>(row[c.reverse], { server_delay_ns: { ...EMPTY_STATS }, total_ns: { ...EMPTY_STATS }, rtd_ns: { ...EMPTY_STATS } }),
+      psn: { initiator_to_responder: psnOf(row, 0), responder_to_initiator: psnOf(row, 1) },
+      pdm_sessions: num(row[c.pdm_sessions]),
+      findings: parseJson<Finding[]>(row[c.findings], []),
+    };
+    const echo = row[c.icmp_echo_id];
+    if (echo !== null && echo !== undefined) flow.icmp_echo_id = num(echo);
+    return flow;
+  };
+}
+
+/** Runs a flow SELECT in raw mode and decodes each row; `each` also gets the raw values and column index. */
+function selectFlows(stmt: Stmt, params: readonly unknown[]): { flows: StoredFlow[]; rows: unknown[][]; columns: string[] } {
+  stmt.raw(true);
+  const columns = stmt.columns().map((col) => col.name);
+  const decode = flowDecoder(columns);
+  const rows = stmt.all(params) as unknown[][];
+  return { flows: rows.map(decode), rows, columns };
 }
 
 function parseJson<T>(text: unknown, fallback: T): T {
@@ -633,8 +660,7 @@ export class Store {
     const limitSql = query.limit === undefined ? '' : 'LIMIT ?';
     if (query.limit !== undefined) params.push(query.limit);
     const columns = ['id', ...FLOW_COLUMNS.filter((c) => !c.endsWith('_sketch'))].join(', ');
-    const rows = this.db.prepare(`SELECT ${columns} FROM flows ${filterSql} ${order} ${limitSql}`).all(params) as Row[];
-    return rows.map(rowToFlow);
+    return selectFlows(this.db.prepare(`SELECT ${columns} FROM flows ${filterSql} ${order} ${limitSql}`), params).flows;
   }
 
   /** The stored sketches of one flow (null where the metric had no samples). */
@@ -656,21 +682,28 @@ export class Store {
   }
 
   private mergedFlows(whereSql: string, params: unknown[], query: FlowQuery, sort: { column: string; descending: boolean }): MergedFlow[] {
-    const rows = this.db.prepare(`SELECT * FROM flows ${whereSql} ORDER BY id`).iterate(params) as IterableIterator<Row>;
-    interface Group { flow: MergedFlow; sketches: Record<StoredMetric, QuantileSketch | null>; reverses: FlowReport['reverse'][] }
+    const selected = selectFlows(this.db.prepare(`SELECT * FROM flows ${whereSql} ORDER BY id`), params);
+    const sketchAt = METRICS.map((m) => selected.columns.indexOf(`${m}_sketch`));
+    // Sketches are decoded only for keys seen in more than one run: a singleton keeps its stored stats.
+    interface Group { flow: MergedFlow; blobs: readonly unknown[] | null; sketches: Record<StoredMetric, QuantileSketch | null> | null; reverses: FlowReport['reverse'][] }
     const groups = new Map<string, Group>();
-    for (const row of rows) {
-      const f = rowToFlow(row);
+    const decodeAll = (row: readonly unknown[], flowId: number): Record<StoredMetric, QuantileSketch | null> => {
+      const out = {} as Record<StoredMetric, QuantileSketch | null>;
+      METRICS.forEach((m, k) => { out[m] = this.decodeSketch(row[sketchAt[k]!], flowId); });
+      return out;
+    };
+    for (const [i, f] of selected.flows.entries()) {
+      const row = selected.rows[i]!;
       const key = JSON.stringify([f.proto_num, f.initiator.addr, f.initiator.port, f.responder.addr, f.responder.port, f.esp?.placement ?? null, f.icmp_echo_id ?? null]);
-      const sketches = {} as Record<StoredMetric, QuantileSketch | null>;
-      for (const m of METRICS) sketches[m] = this.decodeSketch(row[`${m}_sketch`], f.id);
       const g = groups.get(key);
       if (g === undefined) {
         const { id, run_id, flow_index: _index, ...rest } = f;
-        groups.set(key, { flow: { ...rest, esp: f.esp === null ? null : { ...f.esp, spis: [...f.esp.spis] }, findings: f.findings.map((x) => ({ ...x })), run_ids: [run_id], flow_ids: [id] }, sketches, reverses: [f.reverse] });
+        groups.set(key, { flow: { ...rest, run_ids: [run_id], flow_ids: [id] }, blobs: row, sketches: null, reverses: [f.reverse] });
         continue;
       }
       const m = g.flow;
+      if (g.sketches === null) { g.sketches = decodeAll(g.blobs!, m.flow_ids[0]!); g.blobs = null; }
+      const sketches = decodeAll(row, f.id);
       if (!m.run_ids.includes(f.run_id)) m.run_ids.push(f.run_id);
       m.flow_ids.push(f.id);
       for (const d of DIRECTIONS) {
@@ -696,11 +729,13 @@ export class Store {
     }
     let merged: MergedFlow[] = [];
     for (const g of groups.values()) {
-      for (const metric of METRICS) {
-        // Stats without a sketch (a writer that stored none) can only be kept when the group has one flow.
-        if (g.flow.flow_ids.length > 1 || g.sketches[metric] !== null) g.flow[metric] = statsFromSketch(g.sketches[metric]);
+      if (g.sketches === null) {
+        // One flow: its stored stats are its sketch's stats; still check the sketches decode.
+        decodeAll(g.blobs!, g.flow.flow_ids[0]!);
+      } else {
+        for (const metric of METRICS) g.flow[metric] = statsFromSketch(g.sketches[metric]);
+        g.flow.reverse = mergeReverse(g.reverses);
       }
-      if (g.reverses.length > 1) g.flow.reverse = mergeReverse(g.reverses);
       merged.push(g.flow);
     }
     if (query.minRtdNs !== undefined) {
@@ -731,8 +766,7 @@ export class Store {
   /** A flow by id, or null. */
   getFlow(flowId: number): StoredFlow | null {
     const columns = ['id', ...FLOW_COLUMNS.filter((c) => !c.endsWith('_sketch'))].join(', ');
-    const row = this.stmt(`SELECT ${columns} FROM flows WHERE id = ?`).get(flowId) as Row | undefined;
-    return row === undefined ? null : rowToFlow(row);
+    return selectFlows(this.db.prepare(`SELECT ${columns} FROM flows WHERE id = ?`), [flowId]).flows[0] ?? null;
   }
 
   /**
