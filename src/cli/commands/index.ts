@@ -2,6 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { analyzeCommand } from './analyze.js';
 import { packetsCommand } from './packets.js';
+import { queryCommand } from './query.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const COMMANDS: CommandModule<any, any>[] = [analyzeCommand, packetsCommand];
+export const COMMANDS: CommandModule<any, any>[] = [analyzeCommand, packetsCommand, queryCommand];
