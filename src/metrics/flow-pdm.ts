@@ -8,7 +8,6 @@
 
 import type { PdmHit } from '../decode/packet.js';
 import { PsnTracker, type PsnVerdict } from '../flow/psn.js';
-import { pdmDeltaNs } from '../wire/pdm.js';
 import { DurationAccumulator } from './sketch.js';
 import type { Finding, PsnCounters, PsnEvent, Sample } from './types.js';
 
@@ -18,6 +17,9 @@ const SERVER_DELAY = 0, TOTAL = 1, RTD = 2, REVERSE_SERVER_DELAY = 3, REVERSE_TO
 
 /** Recent packets of one sender, to match a later PSNLR to the packet it names. */
 const RING_SIZE = 16;
+const RING_MASK = RING_SIZE - 1;
+/** 2^scale / 1e9 for every scale: ns per unit of a delta (RFC 8250 Appendix B), looked up per sample. */
+const NS_PER_UNIT = Float64Array.from({ length: 256 }, (_, scale) => 2 ** scale / 1e9);
 
 export const FINDINGS = {
   psn_not_sequential: 'PSNTP did not advance by one from the previous packet of the same direction (loss, reordering or duplicates before the capture point, or a sender that does not count per 5-tuple)',
@@ -42,26 +44,29 @@ class SenderState {
   seenStartPsn = -1;
   /** The previous packet carried state (a PSNLR or a delta): a later all-zero one is a reset. */
   hadState = false;
-  readonly ringPsn = new Int32Array(RING_SIZE).fill(-1);
-  readonly ringPsnLastRecv = new Int32Array(RING_SIZE);
-  readonly ringDeltaLastRecvNs = new Float64Array(RING_SIZE);
-  readonly ringTsUs = new Float64Array(RING_SIZE);
+  /**
+   * One interleaved array (fewer objects to touch per packet): slot i holds PSNTP, PSNLR,
+   * DeltaTLR in ns and the capture time in µs at 4i..4i+3. PSN -1 marks an empty slot.
+   */
+  readonly ring = new Float64Array(RING_SIZE * 4).fill(-1);
   ringNext = 0;
 
   push(psn: number, psnLastRecv: number, deltaLastRecvNs: number, tsUs: number): void {
-    const i = this.ringNext;
-    this.ringPsn[i] = psn;
-    this.ringPsnLastRecv[i] = psnLastRecv;
-    this.ringDeltaLastRecvNs[i] = deltaLastRecvNs;
-    this.ringTsUs[i] = tsUs;
-    this.ringNext = (i + 1) % RING_SIZE;
+    const o = this.ringNext << 2;
+    const r = this.ring;
+    r[o] = psn;
+    r[o + 1] = psnLastRecv;
+    r[o + 2] = deltaLastRecvNs;
+    r[o + 3] = tsUs;
+    this.ringNext = (this.ringNext + 1) & RING_MASK;
   }
 
-  /** Ring slot of the most recent packet with PSNTP `psn`, or -1. */
+  /** Offset in `ring` of the most recent packet with PSNTP `psn`, or -1. Newest first. */
   find(psn: number): number {
+    const r = this.ring;
     for (let k = 1; k <= RING_SIZE; k++) {
-      const i = (this.ringNext - k + RING_SIZE) % RING_SIZE;
-      if (this.ringPsn[i] === psn) return i;
+      const o = ((this.ringNext - k) & RING_MASK) << 2;
+      if (r[o] === psn) return o;
     }
     return -1;
   }
@@ -69,7 +74,7 @@ class SenderState {
   newEpoch(): void {
     this.prevPsnLastRecv = -1;
     this.hadState = false;
-    this.ringPsn.fill(-1);
+    this.ring.fill(-1);
   }
 
   counters(): PsnCounters {
@@ -120,7 +125,7 @@ export class FlowPdm {
       if (verdict === 'duplicate') return; // a copy repeats its original's samples
     }
 
-    const deltaLastRecvNs = hit.deltaLastRecv === 0 ? 0 : pdmDeltaNs(hit.deltaLastRecv, hit.scaleDtlr);
+    const deltaLastRecvNs = hit.deltaLastRecv * NS_PER_UNIT[hit.scaleDtlr]!;
     // Fresh-sample rule (protocol.md §4): only the first packet after a receive carries new
     // deltas; passively, its PSNLR differs from the previous packet's in this direction.
     const fresh = s.prevPsnLastRecv < 0 || hit.psnLastRecv !== s.prevPsnLastRecv;
@@ -136,24 +141,24 @@ export class FlowPdm {
 
   /** DeltaTLS gives the total; minus the peer's DeltaTLR in the packet PSNLR names, the RTD. */
   private roundTrip(s: SenderState, peer: SenderState, hit: PdmHit, fromInitiator: boolean, tsUs: number, frame: number): void {
-    const totalNs = pdmDeltaNs(hit.deltaLastSent, hit.scaleDtls);
+    const totalNs = hit.deltaLastSent * NS_PER_UNIT[hit.scaleDtls]!;
     const psn = hit.psnThisPkt;
     this.sample(fromInitiator ? TOTAL : REVERSE_TOTAL, totalNs, psn, tsUs, frame);
     const answer = peer.find(hit.psnLastRecv);
     if (answer < 0) return;
-    const peerDelayNs = peer.ringDeltaLastRecvNs[answer]!;
+    const peerDelayNs = peer.ring[answer + 2]!;
     // DeltaTLS runs from this sender's previous send; the answer must be to that very packet,
     // or the RTD would be understated (protocol.md §4, recommendation).
     const previousPsn = (psn - 1) & 0xffff;
-    if (peerDelayNs <= 0 || peer.ringPsnLastRecv[answer] !== previousPsn) return;
+    if (peerDelayNs <= 0 || peer.ring[answer + 1] !== previousPsn) return;
     const rtdNs = totalNs - peerDelayNs;
     this.sample(fromInitiator ? RTD : REVERSE_RTD, rtdNs, psn, tsUs, frame);
     if (rtdNs < 0) this.find('rtd_negative', frame);
     const own = s.find(previousPsn);
     if (own >= 0) {
       // Any capture point on the path sees request and answer inside the sender's own interval.
-      const seenUs = peer.ringTsUs[answer]! - s.ringTsUs[own]!;
-      const toleranceNs = 2_000 + 2 ** hit.scaleDtls / 1e9 + seenUs * 1e-3;
+      const seenUs = peer.ring[answer + 3]! - s.ring[own + 3]!;
+      const toleranceNs = 2_000 + NS_PER_UNIT[hit.scaleDtls]! + seenUs * 1e-3;
       if (seenUs > 0 && totalNs + toleranceNs < seenUs * 1000) this.find('total_below_capture_rtt', frame);
     }
   }
