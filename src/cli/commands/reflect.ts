@@ -1,0 +1,138 @@
+// `pdmscope reflect -i IFACE`: answers PDM probes (from `pdmscope send` or any RFC 8250 sender)
+// with replies that carry PDM, until SIGINT/SIGTERM.
+
+import { createSocket, type Socket } from 'node:dgram';
+import type { Argv, CommandModule } from 'yargs';
+import { formatIpv6 } from '../../wire/ipv6.js';
+import { type LinkInfo, parseLink, parseMac, runCommand, NextHopError } from '../../send/nexthop.js';
+import { MONOTONIC_CLOCK } from '../../send/pdm-endpoint.js';
+import { LiveReceiver, PcapInjectSink } from '../../send/receiver.js';
+import { PdmReflector, probeFilter } from '../../send/reflector.js';
+import { CapSink, NEED_NET_RAW, type PacketSink, SinkError, hasCapNetRaw } from '../../send/sink.js';
+import { pdmDeltaNs } from '../../wire/pdm.js';
+import { EXIT_INPUT, EXIT_USAGE, UserError, oneLine } from '../errors.js';
+import { stdout } from '../output.js';
+import { parseDurationNs } from '../units.js';
+
+/** The most replies per second a reflector sends, whatever --max-rate says. */
+export const REFLECT_MAX_RATE_PPS = 1000;
+
+interface ReflectArgs {
+  interface: string;
+  port: number;
+  delay: string;
+  maxRate: number;
+  sink: 'cap' | 'pcap';
+  log: boolean;
+  quiet: boolean;
+}
+
+function bindPort(port: number): Promise<Socket> {
+  // Holding the port keeps the kernel from answering probes with ICMPv6 port unreachable
+  // (RFC 4443 §3.1); the datagrams it delivers are dropped, replies come from the capture path.
+  return new Promise((resolve, reject) => {
+    const s = createSocket({ type: 'udp6' });
+    s.on('message', () => {});
+    s.once('error', (err) => reject(new UserError(`cannot bind UDP port ${port}: ${err.message}`)));
+    s.bind({ address: '::', port }, () => resolve(s));
+  });
+}
+
+async function runReflect(args: ReflectArgs): Promise<number> {
+  if (!Number.isInteger(args.port) || args.port < 1 || args.port > 65535) throw new UserError('--port must be 1..65535', EXIT_USAGE);
+  const delayNs = parseDurationNs(args.delay, 'ms', '--delay');
+  if (!(delayNs >= 0) || delayNs > 10e9) throw new UserError('--delay must be 0..10s', EXIT_USAGE);
+  if (!(args.maxRate > 0) || args.maxRate > REFLECT_MAX_RATE_PPS) throw new UserError(`--max-rate must be above 0 and at most ${REFLECT_MAX_RATE_PPS}`, EXIT_USAGE);
+  if (hasCapNetRaw() === false) throw new UserError(`pdmscope reflect ${NEED_NET_RAW}`);
+  let link: LinkInfo;
+  try {
+    link = parseLink(await runCommand('ip', ['-j', 'link', 'show', 'dev', args.interface]));
+  } catch (err) {
+    if (err instanceof NextHopError) throw new UserError(`interface ${args.interface}: ${err.message}`);
+    throw err;
+  }
+  const socket = await bindPort(args.port);
+  const clock = MONOTONIC_CLOCK;
+  let reflector: PdmReflector | null = null;
+  let receiver: LiveReceiver;
+  let sink: PacketSink;
+  try {
+    receiver = LiveReceiver.open(args.interface, probeFilter(link.linkType !== 'none'), clock, (f) => reflector?.handleFrame(f));
+  } catch (err) {
+    socket.close();
+    throw err instanceof SinkError ? new UserError(err.message) : err;
+  }
+  try {
+    sink = args.sink === 'pcap' ? new PcapInjectSink(receiver) : CapSink.open(args.interface);
+  } catch (err) {
+    receiver.close();
+    socket.close();
+    throw err instanceof SinkError ? new UserError(err.message) : err;
+  }
+  const r = new PdmReflector({ port: args.port, delayNs: BigInt(Math.round(delayNs)), clock, sink, mtu: link.mtu, maxRepliesPerSecond: args.maxRate });
+  reflector = r;
+  if (args.log) {
+    r.onReply = (x) => {
+      const sd = x.pdm.deltaLastRecv === 0 && x.pdm.scaleDtlr === 0 ? '—' : (pdmDeltaNs(x.pdm.deltaLastRecv, x.pdm.scaleDtlr) / 1e6).toFixed(3);
+      stdout.line(`reply to ${formatIpv6(x.peer)} port ${x.peerPort}: psn=${x.pdm.psnThisPkt} psn_last_recv=${x.pdm.psnLastRecv} server_delay=${sd} ms`);
+      stdout.flush();
+    };
+  }
+  const ownMac = link.address === null ? null : parseMac(link.address);
+  if (receiver.linkType === 1 && ownMac !== null) await r.calibrate(ownMac);
+  if (!args.quiet) {
+    process.stderr.write(`pdmscope: reflecting PDM probes on ${args.interface} UDP port ${args.port} ` +
+      `(delay ${(delayNs / 1e6).toFixed(3)} ms, sink ${args.sink}); Ctrl-C to stop\n`);
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  r.stop();
+  receiver.close();
+  sink.close();
+  socket.close();
+  const st = r.stats;
+  if (!args.quiet) {
+    process.stderr.write(`pdmscope: ${st.probes} probes, ${st.replies} replies, ${st.flows} flows, ` +
+      `receive clock ${r.captureClock.calibrated ? `calibrated from ${r.captureClock.matched} own frames` : 'not calibrated (delivery times used)'}` +
+      (st.rate_limited > 0 ? `, ${st.rate_limited} over the rate limit` : '') +
+      (st.send_errors > 0 ? `, ${st.send_errors} send errors (last: ${st.last_error})` : '') + '\n');
+  }
+  if (receiver.callbackError !== null) {
+    process.stderr.write(`pdmscope: internal error while handling a packet: ${oneLine(receiver.callbackError)}\n`);
+    return EXIT_INPUT;
+  }
+  return st.send_errors > 0 && st.replies === 0 ? EXIT_INPUT : 0;
+}
+
+export const reflectCommand: CommandModule<object, ReflectArgs> = {
+  command: 'reflect',
+  describe: 'answer UDP probes carrying PDM with replies carrying PDM (the other end of `pdmscope send`)',
+  builder: (y: Argv<object>) =>
+    y
+      .option('interface', { alias: 'i', type: 'string', demandOption: true, describe: 'interface to listen and answer on' })
+      .option('port', { type: 'number', default: 7777, describe: 'UDP port to answer on' })
+      .option('delay', { type: 'string', default: '0', describe: 'hold each reply this long (e.g. 5ms); it shows up as server delay' })
+      .option('max-rate', { type: 'number', default: REFLECT_MAX_RATE_PPS, describe: `most replies per second (at most ${REFLECT_MAX_RATE_PPS})` })
+      .option('sink', { choices: ['cap', 'pcap'] as const, default: 'cap' as const, describe: 'inject with cap, or through the capture handle (survives the interface going down)' })
+      .option('log', { type: 'boolean', default: false, describe: 'print a line per reply on stdout' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no status lines on stderr' })
+      .example('$0 reflect -i eth0', 'answer probes on UDP port 7777')
+      .example('$0 reflect -i eth0 --delay 5ms --log', 'add 5 ms of server delay and log each reply')
+      .epilogue('Needs CAP_NET_RAW (root). Probes without a PDM option, to other ports, or to multicast addresses are ignored.') as unknown as Argv<ReflectArgs>,
+  handler: async (args) => {
+    // Ends the process itself: node_pcap's live handle outlives close() (native.md §1.7).
+    let code: number;
+    try {
+      code = await runReflect(args);
+    } catch (err) {
+      stdout.flush();
+      if (!(err instanceof UserError) && process.env.PDMSCOPE_DEBUG) console.error(err);
+      process.stderr.write(`pdmscope: ${oneLine(err)}\n`);
+      process.exit(err instanceof UserError ? err.exitCode : EXIT_INPUT);
+    }
+    stdout.flush();
+    process.exit(code);
+  },
+};

@@ -1,0 +1,148 @@
+// Receiving probes and replies: a small node_pcap live adapter of the sender's own (native.md
+// §1.2, §1.7). cap cannot be used to receive (no timestamps, and its poll assert), and the
+// project's live capture adapter (src/capture/live.ts) did not exist when this was written.
+//
+// Immediate mode (buffer_timeout 0) hands each frame over as soon as the kernel has it. The
+// receive time used for PDM state is the monotonic clock read first thing in the handler; the
+// kernel's capture timestamp (CLOCK_REALTIME, µs) is passed along so callers can measure how
+// far delivery lags behind it.
+//
+// The same handle can inject frames (pcap_inject), which is the `pcap` PacketSink: unlike cap,
+// node_pcap survives the interface going down or away (native-notes/cap.md).
+
+import { createRequire } from 'node:module';
+import type { MonotonicClock } from './pdm-endpoint.js';
+import { type PacketSink, SinkError, NEED_NET_RAW } from './sink.js';
+
+export interface ReceivedFrame {
+  /** The frame; valid only during the callback (node_pcap reuses one buffer). */
+  readonly frame: Uint8Array;
+  readonly capLen: number;
+  readonly wireLen: number;
+  /** Kernel capture timestamp, µs since the epoch. */
+  readonly capTsUs: number;
+  /** Monotonic clock at delivery to JS. */
+  readonly rxNs: bigint;
+  readonly linkType: number;
+}
+
+interface PcapPacket { buf: Buffer; header: Buffer }
+interface PcapLiveSession {
+  link_type: string;
+  on(event: 'packet', fn: (p: PcapPacket) => void): void;
+  inject(buf: Buffer): void;
+  close(): void;
+  stats(): { ps_recv: number; ps_drop: number; ps_ifdrop: number };
+}
+interface PcapModule {
+  createSession(dev: string, options: Record<string, unknown>): PcapLiveSession;
+  warningHandler: (text: string) => void;
+}
+
+/** node_pcap's link-type names (native.md §1.5) → LINKTYPE_* numbers. */
+export function pcapLinkTypeNumber(name: string): number | null {
+  switch (name) {
+    case 'LINKTYPE_NULL': return 0;
+    case 'LINKTYPE_ETHERNET': return 1;
+    case 'LINKTYPE_RAW': return 101;
+    case 'LINKTYPE_LINUX_SLL': return 113;
+    case 'LINKTYPE_IEEE802_11_RADIO': return 127;
+    default: {
+      const m = /Unknown linktype (\d+)/.exec(name);
+      return m === null ? null : Number(m[1]);
+    }
+  }
+}
+
+export class LiveReceiver {
+  readonly dev: string;
+  readonly linkType: number;
+  private session: PcapLiveSession | null;
+  private readonly frameCopy: { frame: Uint8Array; capLen: number; wireLen: number; capTsUs: number; rxNs: bigint; linkType: number } = { frame: new Uint8Array(0), capLen: 0, wireLen: 0, capTsUs: 0, rxNs: 0n, linkType: 0 };
+  /** The first error thrown by the callback; the handler never lets one reach node_pcap. */
+  callbackError: unknown = null;
+
+  private constructor(dev: string, session: PcapLiveSession, linkType: number) {
+    this.dev = dev;
+    this.session = session;
+    this.linkType = linkType;
+  }
+
+  /**
+   * Opens a live capture on `dev` with a BPF `filter`. Use `ip6 protochain 17`, not `udp`: the
+   * latter misses UDP behind a Destination Options header (native.md §1.6).
+   */
+  static open(dev: string, filter: string, clock: MonotonicClock, onFrame: (f: ReceivedFrame) => void): LiveReceiver {
+    const pcap = createRequire(import.meta.url)('pcap') as PcapModule;
+    pcap.warningHandler = () => {}; // "no IPv4 address assigned" on IPv6-only links (native.md §1.7)
+    let session: PcapLiveSession;
+    try {
+      session = pcap.createSession(dev, { filter, buffer_timeout: 0, promiscuous: false, buffer_size: 4 * 1024 * 1024 });
+    } catch (err) {
+      const text = err instanceof Error ? err.message : String(err);
+      if (/permission|not permitted/i.test(text)) throw new SinkError(`capturing on ${dev} ${NEED_NET_RAW}`);
+      throw new SinkError(`cannot capture on ${dev}: ${text.split('\n')[0]}`);
+    }
+    const linkType = pcapLinkTypeNumber(session.link_type);
+    if (linkType === null) {
+      session.close();
+      throw new SinkError(`unsupported link type on ${dev}: ${session.link_type}`);
+    }
+    const r = new LiveReceiver(dev, session, linkType);
+    const f = r.frameCopy;
+    f.linkType = linkType;
+    session.on('packet', (p: PcapPacket) => {
+      const rxNs = clock.nowNs(); // first: the rest of the handler must not add to the receive time
+      try {
+        const h = p.header;
+        f.capLen = Math.min(h.readUInt32LE(8), p.buf.length);
+        f.wireLen = h.readUInt32LE(12);
+        f.capTsUs = h.readUInt32LE(0) * 1e6 + h.readUInt32LE(4);
+        f.rxNs = rxNs;
+        f.frame = p.buf;
+        onFrame(f);
+      } catch (err) {
+        // A throw here would reach Nan::FatalException and kill the process (native.md §1.3).
+        if (r.callbackError === null) r.callbackError = err;
+      }
+    });
+    return r;
+  }
+
+  inject(frame: Uint8Array): void {
+    const s = this.session;
+    if (s === null) throw new SinkError(`cannot send on ${this.dev}: closed`);
+    const buf = Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    try {
+      s.inject(buf);
+    } catch (err) {
+      throw new SinkError(`sending on ${this.dev} failed (${err instanceof Error ? err.message : String(err)}); is the interface up?`);
+    }
+  }
+
+  stats(): { ps_recv: number; ps_drop: number; ps_ifdrop: number } | null {
+    try { return this.session?.stats() ?? null; } catch { return null; }
+  }
+
+  /**
+   * Stops delivery. node_pcap keeps its poll handle until one more packet arrives (native.md
+   * §1.7), so a process that wants to end must flush its output and call process.exit().
+   */
+  close(): void {
+    const s = this.session;
+    this.session = null;
+    if (s !== null) { try { s.close(); } catch { /* already closed */ } }
+  }
+}
+
+/** Injects through a LiveReceiver's pcap handle (pcap_inject on the capture socket). */
+export class PcapInjectSink implements PacketSink {
+  readonly linkType: string;
+  private readonly receiver: LiveReceiver;
+  constructor(receiver: LiveReceiver) {
+    this.receiver = receiver;
+    this.linkType = receiver.linkType === 1 ? 'ETHERNET' : receiver.linkType === 101 ? 'RAW' : `LINKTYPE ${receiver.linkType}`;
+  }
+  send(frame: Uint8Array): void { this.receiver.inject(frame); }
+  close(): void { /* the receiver owns the handle */ }
+}

@@ -1,0 +1,282 @@
+// `pdmscope reflect`: answers UDP probes that carry PDM with a reply that carries PDM and
+// echoes the payload. PDM state is kept per 5-tuple (RFC 8250 §3.2: never shared between
+// connections), so the reply's DeltaTLR is this host's time from receiving the probe to sending
+// the reply, artificial --delay included (RFC 8250 §2.2 server delay).
+//
+// Replies go back to the link-layer source of the probe (the previous hop), from the MAC the
+// probe was addressed to: no neighbour discovery is needed to answer.
+
+import { Decoder } from '../decode/decode.js';
+import { DecodedPacket } from '../decode/packet.js';
+import { readU16 } from '../wire/bytes.js';
+import { IPPROTO_UDP } from '../wire/ext-header.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../wire/link.js';
+import type { PdmRepr } from '../wire/pdm.js';
+import { CaptureClock } from './capture-clock.js';
+import { type BuiltFrame, type LinkFraming, buildPdmUdpFrame, writePdmAt } from './frame-builder.js';
+import { type MonotonicClock, PdmEndpoint } from './pdm-endpoint.js';
+import type { ReceivedFrame } from './receiver.js';
+import type { PacketSink } from './sink.js';
+
+export interface ReflectorConfig {
+  readonly port: number;
+  readonly delayNs: bigint;
+  readonly clock: MonotonicClock;
+  readonly sink: PacketSink;
+  /** Largest IPv6 packet the link takes. */
+  readonly mtu: number;
+  /** Most 5-tuples with state; the least recently used is dropped beyond it. */
+  readonly maxFlows?: number;
+  /** State idle this long is dropped; the next probe starts afresh (RFC 8250 §3.6). */
+  readonly idleNs?: bigint;
+  /** Most replies per second (a reflector must not become a traffic source). */
+  readonly maxRepliesPerSecond?: number;
+}
+
+export interface ReflectorStats {
+  probes: number;
+  replies: number;
+  flows: number;
+  rate_limited: number;
+  send_errors: number;
+  /** The last send error, one line. */
+  last_error: string | null;
+}
+
+interface FlowState {
+  endpoint: PdmEndpoint;
+  lastSeenNs: bigint;
+}
+
+interface PendingReply {
+  dueNs: bigint;
+  rxNs: bigint;
+  built: BuiltFrame;
+  state: FlowState;
+  peer: Uint8Array;
+  peerPort: number;
+}
+
+/** What was sent, for logging. */
+export interface ReflectedReply {
+  peer: Uint8Array;
+  peerPort: number;
+  pdm: PdmRepr;
+  /** This host's receive-to-send time, as measured (the reply's DeltaTLR encodes it truncated). */
+  heldNs: number;
+}
+
+/** IEEE Std 802 Local Experimental EtherType 1, for the calibration frames. */
+export const ETHERTYPE_CALIBRATION = 0x88b5;
+const CALIBRATION_TAG = new TextEncoder().encode('pdmscope clock calibration ');
+
+function calibrationKey(frame: Uint8Array, off: number): string {
+  return 'cal|' + Buffer.from(frame.subarray(off, off + CALIBRATION_TAG.length + 16)).toString('latin1');
+}
+
+function flowKey(src: Uint8Array, sport: number, dst: Uint8Array, dport: number): string {
+  return `${Buffer.from(src).toString('hex')}|${sport}|${Buffer.from(dst).toString('hex')}|${dport}`;
+}
+
+function replyKey(addrBuf: Uint8Array, off: number, port: number, psn: number): string {
+  return `${Buffer.from(addrBuf.subarray(off, off + 16)).toString('hex')}|${port}|${psn}`;
+}
+
+/** A timer is armed this long before a reply is due; the rest is a busy wait on the clock. */
+const SPIN_MARGIN_NS = 2_000_000n;
+const PDM_PLACEHOLDER: PdmRepr = { scaleDtlr: 0, scaleDtls: 0, psnThisPkt: 0, psnLastRecv: 0, deltaLastRecv: 0, deltaLastSent: 0 };
+
+export class PdmReflector {
+  readonly stats: ReflectorStats = { probes: 0, replies: 0, flows: 0, rate_limited: 0, send_errors: 0, last_error: null };
+  private readonly cfg: ReflectorConfig;
+  private readonly decoder = new Decoder({ esp: null });
+  private readonly pkt = new DecodedPacket();
+  private readonly flows = new Map<string, FlowState>();
+  private readonly queue: PendingReply[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private tokens: number;
+  private tokensAtNs: bigint | null = null;
+  private stopped = false;
+  onReply: ((r: ReflectedReply) => void) | null = null;
+  readonly captureClock = new CaptureClock();
+
+  constructor(cfg: ReflectorConfig) {
+    this.cfg = cfg;
+    this.tokens = cfg.maxRepliesPerSecond ?? 1000;
+  }
+
+  get flowCount(): number { return this.flows.size; }
+
+  /** Handles one captured frame: a probe to our port carrying PDM schedules a reply. */
+  handleFrame(f: ReceivedFrame): void {
+    if (this.stopped) return;
+    const p = this.pkt;
+    if (f.linkType === LINKTYPE_ETHERNET && f.capLen >= 14 + CALIBRATION_TAG.length && readU16(f.frame, 12) === ETHERTYPE_CALIBRATION) {
+      this.captureClock.noteCaptured(calibrationKey(f.frame, 14), f.capTsUs);
+      return;
+    }
+    this.decoder.decode(f.frame, f.capLen, f.linkType, p);
+    if (p.ipVersion !== 6 || p.upperProto !== IPPROTO_UDP || p.primaryPdm < 0 || p.espSpi >= 0) return;
+    const hit = p.pdm[p.primaryPdm]!;
+    if (p.srcPort === this.cfg.port) {
+      const wireNs = this.captureClock.noteCaptured(replyKey(p.addrBuf, p.dstOff, p.dstPort, hit.psnThisPkt), f.capTsUs);
+      if (wireNs !== null) {
+        // One of our own replies on its way out: it calibrates the receive clock, and its wire
+        // time is what the next DeltaTLS of this flow is measured from.
+        this.flows.get(flowKey(p.addrBuf.subarray(p.dstOff, p.dstOff + 16), p.dstPort, p.addrBuf.subarray(p.srcOff, p.srcOff + 16), p.srcPort))
+          ?.endpoint.refineSentTime(hit.psnThisPkt, wireNs);
+        return;
+      }
+    }
+    if (p.dstPort !== this.cfg.port || p.upperPayloadLength < 0) return;
+    const src = p.addrBuf.slice(p.srcOff, p.srcOff + 16);
+    const dst = p.addrBuf.slice(p.dstOff, p.dstOff + 16);
+    // Never answer from or to a multicast or unspecified address (no amplification).
+    if (dst[0] === 0xff || src[0] === 0xff || src.every((b) => b === 0)) return;
+    let link: LinkFraming;
+    if (f.linkType === LINKTYPE_ETHERNET) {
+      link = { kind: 'ethernet', srcMac: f.frame.slice(0, 6), dstMac: f.frame.slice(6, 12) };
+      if ((link.srcMac[0]! & 1) === 1) return; // the probe was sent to a group MAC
+    } else if (f.linkType === LINKTYPE_RAW) {
+      link = { kind: 'raw' };
+    } else {
+      return;
+    }
+    this.stats.probes++;
+    const rxNs = this.captureClock.receiveTimeNs(f.capTsUs, f.rxNs);
+    const state = this.flowState(src, p.srcPort, dst, p.dstPort, rxNs);
+    state.endpoint.onReceive(hit.psnThisPkt, rxNs);
+    if (!this.takeToken(rxNs)) {
+      this.stats.rate_limited++;
+      return;
+    }
+    const ipOff = f.linkType === LINKTYPE_ETHERNET ? 14 : 0;
+    const ipEnd = Math.min(f.capLen, ipOff + 40 + readU16(f.frame, ipOff + 4));
+    const payload = f.frame.slice(ipEnd - p.upperPayloadLength, ipEnd);
+    let built: BuiltFrame;
+    try {
+      built = buildPdmUdpFrame({
+        link, src: dst, dst: src, srcPort: p.dstPort, dstPort: p.srcPort, payload, pdm: PDM_PLACEHOLDER,
+      }, this.cfg.mtu);
+    } catch (err) {
+      this.noteError(err);
+      return;
+    }
+    this.queue.push({ dueNs: rxNs + this.cfg.delayNs, rxNs, built, state, peer: src, peerPort: p.srcPort });
+    if (this.cfg.delayNs === 0n) this.flush();
+    else this.arm();
+  }
+
+  /**
+   * Learns the capture clock offset before the first probe arrives: a few frames of the IEEE
+   * 802 local experimental EtherType 0x88B5, addressed to our own MAC (a switch never sends
+   * them back, a peer drops them), seen leaving by our capture. Ethernet links only; elsewhere
+   * the first reply is timed from delivery and the clock is learned from the replies.
+   */
+  async calibrate(ownMac: Uint8Array, frames = 5): Promise<void> {
+    for (let i = 0; i < frames && !this.stopped; i++) {
+      const frame = new Uint8Array(60);
+      frame.set(ownMac, 0);
+      frame.set(ownMac, 6);
+      frame[12] = ETHERTYPE_CALIBRATION >>> 8;
+      frame[13] = ETHERTYPE_CALIBRATION & 0xff;
+      frame.set(CALIBRATION_TAG, 14);
+      const nonce = `${process.pid}-${i}`;
+      frame.set(new TextEncoder().encode(nonce.padEnd(16, ' ').slice(0, 16)), 14 + CALIBRATION_TAG.length);
+      const txNs = this.cfg.clock.nowNs();
+      this.captureClock.noteSent(calibrationKey(frame, 14), txNs);
+      try { this.cfg.sink.send(frame); } catch (err) { this.noteError(err); return; }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  /** Stops answering; replies not yet sent are dropped. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.queue.length = 0;
+  }
+
+  private flowState(src: Uint8Array, sport: number, dst: Uint8Array, dport: number, nowNs: bigint): FlowState {
+    const key = flowKey(src, sport, dst, dport);
+    let s = this.flows.get(key);
+    const idle = this.cfg.idleNs ?? 60_000_000_000n;
+    if (s !== undefined && nowNs - s.lastSeenNs > idle) s = undefined;
+    if (s === undefined) s = { endpoint: new PdmEndpoint(), lastSeenNs: nowNs };
+    this.flows.delete(key); // re-insert: Map order is least recently used first
+    this.flows.set(key, s);
+    s.lastSeenNs = nowNs;
+    const max = this.cfg.maxFlows ?? 10_000;
+    while (this.flows.size > max) {
+      const oldest = this.flows.keys().next().value;
+      if (oldest === undefined) break;
+      this.flows.delete(oldest);
+    }
+    this.stats.flows = this.flows.size;
+    return s;
+  }
+
+  private takeToken(nowNs: bigint): boolean {
+    const rate = this.cfg.maxRepliesPerSecond ?? 1000;
+    if (this.tokensAtNs !== null) {
+      this.tokens = Math.min(rate, this.tokens + (Number(nowNs - this.tokensAtNs) / 1e9) * rate);
+    }
+    this.tokensAtNs = nowNs;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  private arm(): void {
+    if (this.timer !== null || this.queue.length === 0 || this.stopped) return;
+    const head = this.queue[0]!;
+    const waitNs = head.dueNs - SPIN_MARGIN_NS - this.cfg.clock.nowNs();
+    const waitMs = waitNs > 0n ? Number(waitNs) / 1e6 : 0;
+    this.timer = setTimeout(() => { this.timer = null; this.flush(); }, waitMs);
+  }
+
+  /** Sends every reply that is due, busy-waiting the last stretch for the head. */
+  private flush(): void {
+    const clock = this.cfg.clock;
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!;
+      let now = clock.nowNs();
+      if (head.dueNs - now > SPIN_MARGIN_NS) break;
+      while (now < head.dueNs) now = clock.nowNs();
+      this.queue.shift();
+      const txNs = clock.nowNs();
+      const pdm = head.state.endpoint.nextPdm(txNs);
+      writePdmAt(head.built.frame, head.built.pdmOffset, pdm);
+      this.captureClock.noteSent(replyKey(head.peer, 0, head.peerPort, pdm.psnThisPkt), txNs);
+      try {
+        this.cfg.sink.send(head.built.frame);
+        this.stats.replies++;
+      } catch (err) {
+        this.noteError(err);
+        continue;
+      }
+      this.onReply?.({ peer: head.peer, peerPort: head.peerPort, pdm, heldNs: Number(txNs - head.rxNs) });
+    }
+    this.arm();
+  }
+
+  private noteError(err: unknown): void {
+    this.stats.send_errors++;
+    this.stats.last_error = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+  }
+}
+
+/**
+ * Probes and our own replies: IPv6 packets whose first extension header is Destination Options
+ * or Hop-by-Hop (where PDM sits, RFC 8250 §3.3), plus the calibration frames on Ethernet.
+ * Not `udp` (it misses UDP behind extension headers) and not `ip6 protochain 17`: the kernel
+ * refuses the protochain loop and libpcap filters in user space instead (native-notes/cap.md).
+ * Not `inbound` either: on veth it lost the first probe of each run (native-notes/cap.md); our
+ * own replies are recognised by CaptureClock instead. UDP, the port and PDM are checked after
+ * decoding.
+ */
+export function probeFilter(ethernet: boolean): string {
+  const ip = '(ip6[6] == 60 or ip6[6] == 0)';
+  return ethernet ? `(ip6 and ${ip}) or ether proto 0x88b5` : `ip6 and ${ip}`;
+}
