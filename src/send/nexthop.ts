@@ -150,7 +150,8 @@ export async function resolveNextHop(dstText: string, options: ResolveOptions = 
   const routeArgs = ['-j', '-6', 'route', 'get', dstCanon];
   if (options.dev !== undefined) routeArgs.push('oif', options.dev);
   const route = parseRouteGet(await run('ip', routeArgs));
-  const dev = options.dev ?? route.dev;
+  // The kernel's answer, which for one of this host's own addresses is `lo` whatever oif says.
+  const dev = route.dev;
   const link = parseLink(await run('ip', ['-j', 'link', 'show', 'dev', dev]));
   if (!link.up) throw new NextHopError(`interface ${dev} is down`);
   const srcText = route.prefsrc;

@@ -4,9 +4,9 @@ import { Decoder } from '../decode/decode.js';
 import { DecodedPacket } from '../decode/packet.js';
 import { parseIpv6Address } from '../wire/ipv6.js';
 import { LINKTYPE_ETHERNET } from '../wire/link.js';
-import { type PdmRepr, pdmDeltaNs } from '../wire/pdm.js';
+import { type PdmRepr, encodePdmDeltaNs, pdmDeltaNs } from '../wire/pdm.js';
 import { buildPdmUdpFrame } from './frame-builder.js';
-import { PdmEndpoint } from './pdm-endpoint.js';
+import { PdmEndpoint, encodeDeltaNsFast } from './pdm-endpoint.js';
 
 const S = 1_000_000_000n;
 const H = 3600n * S;
@@ -126,4 +126,15 @@ test('refineSentTime moves the reference of the next DeltaTLS, and only for the 
   f.refineSentTime(1, 2_000n);
   const q = f.nextPdm(11_000n);
   close(pdmDeltaNs(q.deltaLastSent, q.scaleDtls), 8_000, 'DeltaTLS after a late refinement');
+});
+
+test('the fast delta encoder matches encodePdmDeltaNs bit for bit', () => {
+  const values: bigint[] = [0n, -5n, 1n, 2n, 3n, 65n, 66n, 1000n, 999_999n, 1_000_000n, 5_000_000n, 1_000_000_000n, 3_600_000_000_000n];
+  for (let bit = 0n; bit < 80n; bit++) values.push(1n << bit, (1n << bit) - 1n, (1n << bit) + 1n);
+  let x = 0x9e3779b97f4a7c15n;
+  for (let i = 0; i < 20_000; i++) {
+    x = (x * 6364136223846793005n + 1442695040888963407n) & 0xffffffffffffffffn;
+    values.push(x >> BigInt(i % 64));
+  }
+  for (const v of values) assert.deepEqual(encodeDeltaNsFast(v), encodePdmDeltaNs(v), `ns ${v}`);
 });

@@ -3,7 +3,7 @@
 // caller passes every timestamp, read from a monotonic clock (protocol.md pitfall 14).
 
 import { randomInt } from 'node:crypto';
-import { type PdmRepr, type ScaledDelta, encodePdmDeltaNs } from '../wire/pdm.js';
+import type { PdmRepr, ScaledDelta } from '../wire/pdm.js';
 
 /** A monotonic clock in whole nanoseconds. Never Date.now(): 1 ms resolution, and it can step. */
 export interface MonotonicClock {
@@ -88,8 +88,8 @@ export class PdmEndpoint {
     let dtlr: ScaledDelta = NO_SAMPLE;
     let dtls: ScaledDelta = NO_SAMPLE;
     if (this.freshReceive && this.lastRecvNs !== null) {
-      dtlr = encodePdmDeltaNs(txNs - this.lastRecvNs);
-      if (this.sentBeforeRecvNs !== null) dtls = encodePdmDeltaNs(this.lastRecvNs - this.sentBeforeRecvNs);
+      dtlr = encodeDeltaNsFast(txNs - this.lastRecvNs);
+      if (this.sentBeforeRecvNs !== null) dtls = encodeDeltaNsFast(this.lastRecvNs - this.sentBeforeRecvNs);
     }
     this.freshReceive = false;
     this.lastSentNs = txNs;
@@ -107,3 +107,20 @@ export class PdmEndpoint {
 }
 
 const NO_SAMPLE: ScaledDelta = { delta: 0, scale: 0 };
+const ATTOSECONDS_PER_NS = 1_000_000_000n;
+
+/**
+ * encodePdmDeltaNs (src/wire/pdm.ts), bit for bit, in a few BigInt operations instead of one
+ * shift per bit: it runs between reading the send time and sending, where every microsecond
+ * shows up in the encoded delta. The scale is guessed from a double and corrected by one.
+ */
+export function encodeDeltaNsFast(ns: bigint): ScaledDelta {
+  if (ns <= 0n) return NO_SAMPLE;
+  const as = ns * ATTOSECONDS_PER_NS;
+  let scale = Math.max(0, Math.floor(Math.log2(Number(as))) - 15);
+  let delta = as >> BigInt(scale);
+  while (delta > 0xffffn) { scale++; delta >>= 1n; }
+  while (scale > 0 && delta < 0x8000n) { scale--; delta = as >> BigInt(scale); }
+  if (scale > 255) return { delta: 0xffff, scale: 255 };
+  return { delta: Number(delta), scale };
+}

@@ -66,6 +66,19 @@ export interface ReflectedReply {
   heldNs: number;
 }
 
+/**
+ * Runs the code between the clock read and the send often enough for V8 to compile it, so the
+ * first replies are not held up by the JIT (measured: up to 0.2 ms on the first reply).
+ */
+export function warmUpTimedPath(): void {
+  const e = new PdmEndpoint({ initialPsn: 0 });
+  const scratch = new Uint8Array(16);
+  for (let i = 0; i < 2000; i++) {
+    e.onReceive(i & 0xffff, BigInt(i) * 1_000_000n);
+    writePdmAt(scratch, 2, e.nextPdm(BigInt(i) * 1_000_000n + 5_123_456n));
+  }
+}
+
 /** IEEE Std 802 Local Experimental EtherType 1, for the calibration frames. */
 export const ETHERTYPE_CALIBRATION = 0x88b5;
 const CALIBRATION_TAG = new TextEncoder().encode('pdmscope clock calibration ');
@@ -103,6 +116,7 @@ export class PdmReflector {
   constructor(cfg: ReflectorConfig) {
     this.cfg = cfg;
     this.tokens = cfg.maxRepliesPerSecond ?? 1000;
+    warmUpTimedPath();
   }
 
   get flowCount(): number { return this.flows.size; }
@@ -245,17 +259,21 @@ export class PdmReflector {
       if (head.dueNs - now > SPIN_MARGIN_NS) break;
       while (now < head.dueNs) now = clock.nowNs();
       this.queue.shift();
+      // Only the PDM bytes are written between the clock read and the send: everything else
+      // (frame, checksum, bookkeeping) is done before or after.
       const txNs = clock.nowNs();
       const pdm = head.state.endpoint.nextPdm(txNs);
       writePdmAt(head.built.frame, head.built.pdmOffset, pdm);
-      this.captureClock.noteSent(replyKey(head.peer, 0, head.peerPort, pdm.psnThisPkt), txNs);
       try {
         this.cfg.sink.send(head.built.frame);
-        this.stats.replies++;
       } catch (err) {
         this.noteError(err);
         continue;
       }
+      // The capture delivers our own frame asynchronously, so registering it after the send is
+      // in time, and keeps the string work out of the timed path.
+      this.captureClock.noteSent(replyKey(head.peer, 0, head.peerPort, pdm.psnThisPkt), txNs);
+      this.stats.replies++;
       this.onReply?.({ peer: head.peer, peerPort: head.peerPort, pdm, heldNs: Number(txNs - head.rxNs) });
     }
     this.arm();

@@ -17,6 +17,7 @@ import { LINKTYPE_ETHERNET } from '../wire/link.js';
 import { type PdmRepr, pdmDeltaNs } from '../wire/pdm.js';
 import { CaptureClock } from './capture-clock.js';
 import { buildPdmUdpFrame, writePdmAt } from './frame-builder.js';
+import { warmUpTimedPath } from './reflector.js';
 import type { NextHop } from './nexthop.js';
 import { buildProbePayload, probeSeq } from './payload.js';
 import { type MonotonicClock, PdmEndpoint } from './pdm-endpoint.js';
@@ -128,6 +129,7 @@ export class PdmSender {
 
   constructor(cfg: SenderConfig) {
     this.cfg = cfg;
+    warmUpTimedPath();
     this.endpoint = new PdmEndpoint(cfg.initialPsn === undefined ? {} : { initialPsn: cfg.initialPsn });
   }
 
@@ -153,8 +155,9 @@ export class PdmSender {
     const txNs = clock.nowNs();
     const pdm = this.endpoint.nextPdm(txNs);
     writePdmAt(built.frame, built.pdmOffset, pdm);
-    this.captureClock.noteSent(String(pdm.psnThisPkt), txNs);
     this.cfg.sink.send(built.frame);
+    // Our capture sees the probe leave asynchronously: registering it after the send is in time.
+    this.captureClock.noteSent(String(pdm.psnThisPkt), txNs);
     this.sent++;
     if (this.firstTxNs === null) this.firstTxNs = txNs;
     if (this.outstanding.size >= MAX_OUTSTANDING) {
