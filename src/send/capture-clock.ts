@@ -51,7 +51,7 @@ export class CaptureClock {
     else this.samples[this.next] = offsetNs;
     this.next = (this.next + 1) % WINDOW;
     let min = this.samples[0]!;
-    for (const s of this.samples) if (s < min) min = s;
+    for (const x of this.samples) if (x < min) min = x;
     this.offsetNs = min;
     this.matched++;
   }

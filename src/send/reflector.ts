@@ -261,6 +261,8 @@ export class PdmReflector {
       this.queue.shift();
       // Only the PDM bytes are written between the clock read and the send: everything else
       // (frame, checksum, bookkeeping) is done before or after.
+      // Not corrected for the send-path latency: DeltaTLR errs low by it, never high (so no
+      // negative RTD comes from it).
       const txNs = clock.nowNs();
       const pdm = head.state.endpoint.nextPdm(txNs);
       writePdmAt(head.built.frame, head.built.pdmOffset, pdm);

@@ -152,6 +152,8 @@ export class PdmSender {
     }, hop.mtu);
     // The send time is read after the frame is built and checksummed; only the PDM bytes,
     // outside the checksum, are written between the clock read and the send.
+    // Not corrected for the send-path latency: DeltaTLR errs low by it, never high (so no
+    // negative RTD comes from it).
     const txNs = clock.nowNs();
     const pdm = this.endpoint.nextPdm(txNs);
     writePdmAt(built.frame, built.pdmOffset, pdm);
