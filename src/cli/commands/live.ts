@@ -25,6 +25,18 @@ import { FILTER_HELP, type CommonInputArgs, espOptions, inputOptions, openerFrom
 
 type LiveFormat = 'table' | 'ndjson';
 
+/**
+ * Snap length and ring size. libpcap's immediate mode uses TPACKET_V2: one ring slot per packet,
+ * sized for the snap length (not the packet, and not capped at the MTU: measured on veth and
+ * lo), so 65535 in a 32 MiB ring leaves ~500 slots and drops bursts. PDM and the headers before
+ * it fit easily in 2048 bytes (truncated packets are still analyzed); ESP decryption needs whole
+ * packets.
+ */
+const DEFAULT_SNAPLEN = 2048;
+const DEFAULT_RING_MIB = 32;
+const ESP_SNAPLEN = 65535;
+const ESP_RING_MIB = 256;
+
 interface LiveArgs extends CommonInputArgs {
   interface: string;
   db: string | false;
@@ -35,8 +47,8 @@ interface LiveArgs extends CommonInputArgs {
   format: LiveFormat;
   prometheus?: string;
   prometheusMaxFlows: number;
-  snaplen: number;
-  bufferSize: number;
+  snaplen?: number;
+  bufferSize?: number;
   quiet: boolean;
 }
 
@@ -64,8 +76,8 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
       .option('format', { choices: ['table', 'ndjson'] as const, default: 'table' as LiveFormat, describe: 'table: the flow table at the end; ndjson: changed flows (analyze/1 flow objects) on stdout at every flush' })
       .option('prometheus', { type: 'string', describe: 'serve GET /metrics on HOST:PORT (PORT alone: 127.0.0.1); beyond loopback only with a literal address' })
       .option('prometheus-max-flows', { type: 'number', default: DEFAULT_MAX_EXPORTED_FLOWS, describe: 'per-flow series for at most this many flows (the busiest by PDM packets)' })
-      .option('snaplen', { type: 'number', default: 65535, describe: 'bytes kept per packet; 512 is enough for PDM in the clear, ESP decryption needs whole packets' })
-      .option('buffer-size', { type: 'number', default: 32, describe: 'kernel capture ring in MiB (one slot per packet of --snaplen, capped at the MTU)' })
+      .option('snaplen', { type: 'number', describe: `bytes kept per packet (default ${DEFAULT_SNAPLEN}, or ${ESP_SNAPLEN} with --esp-sa: decryption needs whole packets)` })
+      .option('buffer-size', { type: 'number', describe: `kernel capture ring in MiB (default ${DEFAULT_RING_MIB}, ${ESP_RING_MIB} with --esp-sa); it holds one slot of about --snaplen bytes per packet` })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no status line or notes on stderr' })
       .example('$0 live -i eth0', 'status line, flows stored in ./pdmscope.db every 5 s, flow table on Ctrl-C')
       .example('$0 live -i eth0 --format ndjson --no-db | jq .server_delay_ns.p50', 'stream flow updates')
@@ -73,8 +85,8 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
       .example('$0 query flows --latest', '(in another terminal) the live run as it grows')
       .epilogue(`${FILTER_HELP} Capturing needs root or CAP_NET_RAW + CAP_NET_ADMIN. Stop with Ctrl-C (SIGINT) or SIGTERM: ` +
         'the last flows are written and the process exits within 2 seconds. Exit status 2 when the interface disappears ' +
-        'during the capture (the flows seen until then are stored). On lo (MTU 64 KiB) use --snaplen 512 or a larger ' +
-        '--buffer-size for bursts: each ring slot holds one packet of up to --snaplen bytes.') as unknown as Argv<LiveArgs>,
+        'during the capture (the flows seen until then are stored). In immediate mode libpcap gives every packet a ring ' +
+        'slot of about --snaplen bytes, whatever its size: --snaplen 65535 with a 32 MiB ring holds only ~500 packets.') as unknown as Argv<LiveArgs>,
   handler: async (args) => {
     const flushMs = durationMs(args.flushInterval, '--flush-interval');
     const idleTimeoutUs = durationMs(args.idleTimeout, '--idle-timeout') * 1000;
@@ -82,10 +94,13 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
     if (!Number.isInteger(args.prometheusMaxFlows) || args.prometheusMaxFlows < 0) {
       throw new UserError('--prometheus-max-flows must be a whole number ≥ 0', EXIT_USAGE);
     }
-    if (!Number.isInteger(args.snaplen) || args.snaplen < 64 || args.snaplen > 262144) {
+    const withKeys = args.espSa !== undefined;
+    const snapLen = args.snaplen ?? (withKeys ? ESP_SNAPLEN : DEFAULT_SNAPLEN);
+    const ringMiB = args.bufferSize ?? (withKeys ? ESP_RING_MIB : DEFAULT_RING_MIB);
+    if (!Number.isInteger(snapLen) || snapLen < 64 || snapLen > 262144) {
       throw new UserError('--snaplen must be a whole number from 64 to 262144', EXIT_USAGE);
     }
-    if (!(args.bufferSize >= 1 && args.bufferSize <= 4096)) throw new UserError('--buffer-size must be 1 to 4096 (MiB)', EXIT_USAGE);
+    if (!(ringMiB >= 1 && ringMiB <= 4096)) throw new UserError('--buffer-size must be 1 to 4096 (MiB)', EXIT_USAGE);
     let listen = null;
     if (args.prometheus !== undefined) {
       try { listen = parseListenAddress(args.prometheus); } catch (err) { throw new UserError((err as Error).message, EXIT_USAGE); }
@@ -106,7 +121,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
     let stop: (why: StopReason) => void = () => {};
     try {
       session = new LiveSession({
-        iface: args.interface, filter: args.filter, snapLen: args.snaplen, bufferSizeBytes: Math.round(args.bufferSize * 1024 * 1024),
+        iface: args.interface, filter: args.filter, snapLen, bufferSizeBytes: Math.round(ringMiB * 1024 * 1024),
         analyzer: { idleTimeoutUs, esp },
         keepSamples: store !== null && args.samples,
         run: null,
