@@ -3,13 +3,14 @@
 // a 200,000-packet burst is accounted for; /metrics parses.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 
 import { runLiveBurst } from '../src/live/burst.js';
-import { inject, runCli, sleep, startLive, startTcpdump, uniquePrefix } from '../src/live/testing.js';
+import { CLI_JS, inject, runCli, sleep, startLive, startTcpdump, uniquePrefix } from '../src/live/testing.js';
 import { trafficFilter, trafficPackets } from '../src/live/traffic.js';
 import type { AnalyzeDocument, FlowReport } from '../src/metrics/types.js';
 import { openStore } from '../src/sink/store.js';
@@ -33,7 +34,7 @@ function storedFlows(db: string): { status: string; flows: FlowReport[] } {
 const total = (f: FlowReport): number => f.packets.initiator_to_responder + f.packets.responder_to_initiator;
 
 /** The comparable part of a flow: key, counts, delay statistics, PSN accounting. */
-export function comparable(f: FlowReport): unknown {
+function comparable(f: FlowReport): unknown {
   return {
     key: `${f.proto} ${f.initiator.addr} ${f.initiator.port} ${f.responder.addr} ${f.responder.port}`,
     packets: f.packets, pdm_packets: f.pdm_packets,
@@ -51,7 +52,7 @@ testNeeding('live on lo: the stored run grows during capture and matches analyze
   const db = join(dir, 'lo.db');
   const pcap = join(dir, 'lo.pcap');
   const tcpdump = await startTcpdump('lo', filter, pcap);
-  const live = startLive(['-i', 'lo', '--filter', filter, '--db', db, '--flush-interval', '300ms', '--snaplen', '512', '--format', 'ndjson']);
+  const live = startLive(['-i', 'lo', '--filter', filter, '--db', db, '--flush-interval', '300ms', '--format', 'ndjson']);
   try {
     await live.waitFor(/capturing on lo/);
     const spec = { iface: 'lo', prefix, flows: 3, exchanges: 200 };
@@ -116,7 +117,8 @@ testNeeding('SIGINT: everything seen is stored, exit within 2 s, busy or idle', 
     assert.equal(stored.status, 'complete');
     assert.equal(stored.flows.length, 5);
     assert.equal(stored.flows.reduce((n, f) => n + total(f), 0), sent.sent);
-    assert.match(live.stdout(), /\b5 flows\b|flows/); // the table at the end
+    // --format table: the flow table at the end.
+    assert.match(live.stdout(), new RegExp(`^lo: ${sent.sent} packets, ${sent.sent} IPv6, ${sent.sent} with PDM, 0 malformed; 5 flows$`, 'm'));
     t.diagnostic(`busy: exit ${ms} ms after SIGINT`);
   } finally {
     live.child.kill('SIGKILL');
@@ -148,8 +150,8 @@ testNeeding('load: 200,000 PDM packets on lo, captured + kernel drops = sent', [
 });
 
 /** One sample line of the text format 0.0.4: name, optional labels with escaped values, a float. */
-export const SAMPLE_LINE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*")(,[a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*")*\})? (NaN|[+-]Inf|[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)$/;
-export const META_LINE = /^# (HELP [a-zA-Z_:][a-zA-Z0-9_:]* .*|TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|summary|histogram|untyped))$/;
+const SAMPLE_LINE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*")(,[a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*")*\})? (NaN|[+-]Inf|[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)$/;
+const META_LINE = /^# (HELP [a-zA-Z_:][a-zA-Z0-9_:]* .*|TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|summary|histogram|untyped))$/;
 
 testNeeding('--prometheus: /metrics parses and counts the traffic', [ROOT], async () => {
   const prefix = uniquePrefix();
@@ -184,6 +186,12 @@ test('live argument errors are one line', () => {
   const d = runCli(['live', '-i', 'lo', '--no-db', '--flush-interval', 'soon']);
   assert.equal(d.status, 1);
   assert.match(d.stderr, /^pdmscope: invalid --flush-interval 'soon'/);
+});
+
+testNeeding('live without the right to capture: one line naming root and setcap, exit 2', [ROOT], () => {
+  const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, CLI_JS, 'live', '-i', 'lo', '--no-db'], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^pdmscope: lo: capturing needs root or the capture capabilities \(.*\); run as root or: setcap cap_net_raw,cap_net_admin=eip .*\n$/);
 });
 
 testNeeding('live: an unknown interface lists the real ones', [ROOT], () => {

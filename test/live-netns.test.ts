@@ -81,7 +81,7 @@ testNeeding('two namespaces over veth: live in one, traffic from the other, same
     tcpdump = await startTcpdump(pair.vethA, filter, pcap, inNs(pair.nsA));
     live = startLive(['-i', pair.vethA, '--filter', filter, '--db', db, '--flush-interval', '500ms'], inNs(pair.nsA));
     await live.waitFor(/capturing on/);
-    const sent = inject({ iface: pair.vethB, prefix, flows: 4, exchanges: 150}, inNs(pair.nsB));
+    const sent = inject({ iface: pair.vethB, prefix, flows: 4, exchanges: 150 }, inNs(pair.nsB));
     await sleep(800);
     live.child.kill('SIGINT');
     const exit = await live.exited();
@@ -112,7 +112,7 @@ testNeeding('the interface disappears under the capture: one-line error, flows f
     // A long flush interval: the flows stored come from the flush on the way out.
     live = startLive(['-i', pair.vethA, '--filter', trafficFilter(prefix), '--db', db, '--flush-interval', '60s'], inNs(pair.nsA));
     await live.waitFor(/capturing on/);
-    const sent = inject({ iface: pair.vethB, prefix, flows: 2, exchanges: 100}, inNs(pair.nsB));
+    const sent = inject({ iface: pair.vethB, prefix, flows: 2, exchanges: 100 }, inNs(pair.nsB));
     await sleep(300);
     const t0 = Date.now();
     execFileSync('ip', ['-n', pair.nsB, 'link', 'del', pair.vethB]); // takes its peer with it
