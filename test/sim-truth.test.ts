@@ -69,7 +69,7 @@ function findFlow(doc: AnalyzeDocument, truth: TruthFlow): FlowReport | undefine
 }
 
 async function analyze(file: string): Promise<AnalyzeDocument> {
-  const r = await runCliAsync(['analyze', file, '--format', 'json', '--no-db']);
+  const r = await runCliAsync(['analyze', file, '--format', 'json', '--no-db', '--quiet', ...loadTruth(file).analyze_args]);
   assert.equal(r.status, 0, `pdmscope analyze ${file} exited ${r.status}: ${r.stderr.trim()}`);
   return JSON.parse(r.stdout) as AnalyzeDocument;
 }

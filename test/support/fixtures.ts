@@ -239,6 +239,8 @@ export interface SimTruth {
   t0_ns: string;
   capture_clock_offset_ns: number;
   state_timeout_ns: number;
+  /** Extra `pdmscope analyze` arguments the scenario needs (a longer --idle-timeout). */
+  analyze_args: string[];
   hosts: Record<string, { addr: string; side: 'client' | 'server'; clock_offset_ns: number }>;
   background_frames: number;
   flows: TruthFlow[];
