@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateBenchCapture } from './generate.js';
 import { generateEspBenchCapture } from './generate-esp.js';
+import { runLiveBurst } from '../src/live/burst.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CACHE = join(ROOT, '.bench-cache');
@@ -105,5 +106,13 @@ if (want('tshark')) {
     const ts = timed(['tshark', '-r', c1m.path, '-T', 'fields', '-e', 'ipv6.opt.pdm.psn_this_pkt', '-e', 'ipv6.opt.pdm.psn_last_recv',
       '-e', 'ipv6.opt.pdm.delta_last_recv', '-e', 'ipv6.opt.pdm.delta_last_sent']);
     row('tshark -T fields -e ipv6.opt.pdm.* (1M, 1 run)', c1m.packets, ts, `pdmscope packets is ${(ts.seconds / ours.seconds).toFixed(0)}x faster`);
+  }
+}
+if (want('live')) {
+  if (process.getuid?.() !== 0) console.log('live burst: needs root, skipped');
+  else {
+    const r = await runLiveBurst(200_000);
+    console.log(`${'live capture on lo, burst of 200,000 PDM packets'.padEnd(58)} sent ${r.sent}, captured ${r.captured}, ` +
+      `kernel drops ${r.dropped}, ${(r.sent / r.seconds / 1e3).toFixed(0)} k pkt/s sustained${r.captured + r.dropped === r.sent ? '' : '  MISMATCH'}`);
   }
 }
