@@ -160,7 +160,7 @@ function flowSection(f: FlowReport, series: FlowSeries | undefined, hasChartData
     ? `<div class="chart" id="chart-loss-${f.flow_index}" role="img" aria-label="PSN loss over time, flow ${f.flow_index}"></div>`
     : `<p class="empty">${lost === 0 ? 'No PSN gaps: no packets lost in either direction.' : `${formatCount(lost)} packets lost; per-event loss data is not in this report.`}</p>`;
   const extras = flowExtras(f);
-  const sampleNote = series === undefined ? '' : ` · ${formatCount(series.sampleCount)} samples plotted`;
+  const sampleNote = series === undefined ? '' : ` · ${formatCount(series.sampleCount)} samples`;
   return `<section class="flow" id="flow-${f.flow_index}">
 <h3><span class="flow-no">Flow ${f.flow_index}</span> <span class="proto">${escapeHtml(protoText(f))}</span> <span class="addr">${escapeHtml(endpointText(f.initiator))}</span> <span class="arrow">→</span> <span class="addr">${escapeHtml(endpointText(f.responder))}</span></h3>
 <p class="meta">${escapeHtml(formatTsUsUtc(f.first_ts_us))} – ${escapeHtml(formatTsUsUtc(f.last_ts_us))} UTC (${escapeHtml(formatSpanUs(f.last_ts_us - f.first_ts_us))}) · packets ${formatCount(f.packets.initiator_to_responder)} → / ${formatCount(f.packets.responder_to_initiator)} ← (PDM ${formatCount(f.pdm_packets.initiator_to_responder)} / ${formatCount(f.pdm_packets.responder_to_initiator)}) · ${formatCount(f.pdm_sessions)} PDM session${f.pdm_sessions === 1 ? '' : 's'}${extras === '' ? '' : ` · ${escapeHtml(extras)}`}${sampleNote}</p>
