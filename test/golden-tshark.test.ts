@@ -57,8 +57,13 @@ function fixtureBase(path: string): string {
   return path.split('/').pop() ?? path;
 }
 
-async function packetsJson(file: string): Promise<PacketsDocument> {
-  const r = await runCliAsync(['packets', file, '--format', 'json', '--quiet']);
+type CliResult = Awaited<ReturnType<typeof runCliAsync>>;
+
+function packetsJsonRun(file: string): Promise<CliResult> {
+  return runCliAsync(['packets', file, '--format', 'json', '--quiet']);
+}
+
+function parsePacketsJson(file: string, r: CliResult): PacketsDocument {
   assert.equal(r.status, 0, `pdmscope packets ${file} --format json exited ${r.status}: ${r.stderr.trim()}`);
   return JSON.parse(r.stdout) as PacketsDocument;
 }
@@ -111,13 +116,13 @@ test('decode fixtures', async (t) => {
   // costs ~0.3 s, so one process per check would take minutes.
   const [lineSets, docs] = await Promise.all([
     packetsNdjsonByFile(DECODE_FILES),
-    mapLimit(DECODE_FILES, CLI_PARALLEL, packetsJson),
+    mapLimit(DECODE_FILES, CLI_PARALLEL, packetsJsonRun),
   ]);
   for (const [index, file] of DECODE_FILES.entries()) {
     const name = fixtureName(file);
     const exp = expectations.fixtures[name];
     const lines = lineSets.get(file)!;
-    const doc = docs[index]!;
+    const run = docs[index]!;
     await t.test(name, async (tf) => {
       assert.ok(exp, `fixtures/decode/expectations.json has no entry for ${name}`);
       const tsharkOnly = new Set(exp.tshark_only_frames);
@@ -142,6 +147,7 @@ test('decode fixtures', async (t) => {
       });
 
       await tf.test('json summary: packet count and anomalies', () => {
+        const doc = parsePacketsJson(file, run);
         assert.equal(doc.schema, 'pdmscope.packets/1');
         assert.equal(doc.packets.total, exp.packets_total, `${name}: packets.total`);
         assert.equal(doc.packets.ipv6, exp.packets_ipv6, `${name}: packets.ipv6`);

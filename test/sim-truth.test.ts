@@ -68,8 +68,13 @@ function findFlow(doc: AnalyzeDocument, truth: TruthFlow): FlowReport | undefine
     (truth.icmp_echo_id === null || f.icmp_echo_id === undefined || f.icmp_echo_id === truth.icmp_echo_id));
 }
 
-async function analyze(file: string): Promise<AnalyzeDocument> {
-  const r = await runCliAsync(['analyze', file, '--format', 'json', '--no-db', '--quiet', ...loadTruth(file).analyze_args]);
+type CliResult = Awaited<ReturnType<typeof runCliAsync>>;
+
+function analyzeRun(file: string): Promise<CliResult> {
+  return runCliAsync(['analyze', file, '--format', 'json', '--no-db', '--quiet', ...loadTruth(file).analyze_args]);
+}
+
+function parseAnalyze(file: string, r: CliResult): AnalyzeDocument {
   assert.equal(r.status, 0, `pdmscope analyze ${file} exited ${r.status}: ${r.stderr.trim()}`);
   return JSON.parse(r.stdout) as AnalyzeDocument;
 }
@@ -96,12 +101,12 @@ function checkFlow(scenario: string, truth: SimTruth, tf: TruthFlow, flow: FlowR
 
 test('analyze agrees with the simulator truth', async (t) => {
   const files = simFixtures();
-  const docs = await mapLimit(files, 4, analyze); // ~0.3-1 s per CLI start: run four at once
+  const runs = await mapLimit(files, 4, analyzeRun); // ~0.3-1 s per CLI start: run four at once
   for (const [i, file] of files.entries()) {
     const scenario = fixtureName(file);
     await t.test(scenario, () => {
       const truth = loadTruth(file);
-      const doc = docs[i]!;
+      const doc = parseAnalyze(file, runs[i]!);
       assert.equal(doc.schema, 'pdmscope.analyze/1');
       assert.equal(doc.packets.total, truth.frames, `${scenario}: packets.total`);
       assert.equal(doc.packets.with_pdm, truth.packets.length, `${scenario}: packets.with_pdm`);
