@@ -49,12 +49,19 @@ export interface ProbeRecord {
   delta_last_sent_ns: number | null;
   /** Monotonic send time relative to the first probe. */
   tx_rel_ns: number;
+  /** The probe was seen leaving in our capture, and its send time taken from there. */
+  tx_from_capture: boolean;
 }
 
 export interface ReplyRecord {
   seq: number;
-  /** PSNTP of the probe this reply answers (= the reply's PSNLR). */
+  /** PSNTP of the probe whose payload this reply echoes. */
   probe_psn: number;
+  /**
+   * The reply's PSNLR: equal to probe_psn unless the reflector had received a later probe
+   * before answering; then server_delay_ns and rtd_ns are null (RFC 8250 §4.1 pairing).
+   */
+  psn_last_recv: number;
   psn_this_pkt: number;
   server_delay_ns: number | null;
   total_ns: number;
@@ -76,7 +83,10 @@ export interface SendSummary {
   replies_received: number;
   loss_pct: number | null;
   duplicate_replies: number;
+  /** Replies that echo no probe of this session. */
   unmatched_replies: number;
+  /** Replies whose PSNLR names a later probe than the one they echo: no server delay sample. */
+  unpaired_replies: number;
   server_delay_ns: DurationStats;
   total_ns: DurationStats;
   rtd_ns: DurationStats;
@@ -94,6 +104,8 @@ export interface SendSummary {
 
 interface Outstanding {
   seq: number;
+  psn: number;
+  record: ProbeRecord;
   txNs: bigint;
   answered: boolean;
 }
@@ -113,7 +125,10 @@ export class PdmSender {
   private readonly cfg: SenderConfig;
   private readonly decoder = new Decoder({ esp: null });
   private readonly pkt = new DecodedPacket();
+  /** Probes by PSNTP (their own capture refines the send time) and by sequence number. */
   private readonly outstanding = new Map<number, Outstanding>();
+  private readonly bySeq = new Map<number, Outstanding>();
+  private unpaired = 0;
   private seq = 0;
   private sent = 0;
   private received = 0;
@@ -137,7 +152,7 @@ export class PdmSender {
   get repliesReceived(): number { return this.received; }
   /** True when every probe sent has been answered. */
   get allAnswered(): boolean {
-    for (const o of this.outstanding.values()) if (!o.answered) return false;
+    for (const o of this.bySeq.values()) if (!o.answered) return false;
     return true;
   }
 
@@ -162,18 +177,21 @@ export class PdmSender {
     this.captureClock.noteSent(String(pdm.psnThisPkt), txNs);
     this.sent++;
     if (this.firstTxNs === null) this.firstTxNs = txNs;
-    if (this.outstanding.size >= MAX_OUTSTANDING) {
-      const oldest = this.outstanding.keys().next().value;
-      if (oldest !== undefined) this.outstanding.delete(oldest);
+    if (this.bySeq.size >= MAX_OUTSTANDING) {
+      const oldest = this.bySeq.values().next().value;
+      if (oldest !== undefined) { this.bySeq.delete(oldest.seq); this.outstanding.delete(oldest.psn); }
     }
-    this.outstanding.delete(pdm.psnThisPkt);
-    this.outstanding.set(pdm.psnThisPkt, { seq, txNs, answered: false });
     const rec: ProbeRecord = {
       seq, psn_this_pkt: pdm.psnThisPkt, psn_last_recv: pdm.psnLastRecv,
       delta_last_recv_ns: decodedNs(pdm.deltaLastRecv, pdm.scaleDtlr),
       delta_last_sent_ns: decodedNs(pdm.deltaLastSent, pdm.scaleDtls),
       tx_rel_ns: Number(txNs - this.firstTxNs),
+      tx_from_capture: false,
     };
+    const o: Outstanding = { seq, psn: pdm.psnThisPkt, record: rec, txNs, answered: false };
+    this.outstanding.delete(pdm.psnThisPkt);
+    this.outstanding.set(pdm.psnThisPkt, o);
+    this.bySeq.set(seq, o);
     if (this.probes.length < MAX_RECORDS) this.probes.push(rec);
     return rec;
   }
@@ -192,7 +210,7 @@ export class PdmSender {
       if (wireNs !== null) {
         this.endpoint.refineSentTime(hit.psnThisPkt, wireNs);
         const o = this.outstanding.get(hit.psnThisPkt);
-        if (o !== undefined && !o.answered) o.txNs = wireNs;
+        if (o !== undefined && !o.answered) { o.txNs = wireNs; o.record.tx_from_capture = true; }
       }
       return;
     }
@@ -200,7 +218,13 @@ export class PdmSender {
     if (!sameAddr(p.addrBuf, p.srcOff, this.cfg.hop.dst) || !sameAddr(p.addrBuf, p.dstOff, this.cfg.hop.src)) return;
     const rxNs = this.captureClock.receiveTimeNs(f.capTsUs, f.rxNs);
     this.endpoint.onReceive(hit.psnThisPkt, rxNs);
-    const probe = this.outstanding.get(hit.psnLastRecv);
+    // Which probe this reply echoes: its payload says. The PDM pairing (PSNLR = the probe's
+    // PSNTP, RFC 8250 §4.1) may name a later probe when the reflector received that one before
+    // answering this; then the reply's DeltaTLR is not this probe's server delay.
+    const ipOff = f.linkType === LINKTYPE_ETHERNET ? 14 : 0;
+    const ipEnd = Math.min(f.capLen, ipOff + 40 + readU16(f.frame, ipOff + 4));
+    const seq = p.upperPayloadLength < 0 ? -1 : probeSeq(f.frame, ipEnd - p.upperPayloadLength, ipEnd, this.cfg.sessionId);
+    const probe = seq < 0 ? undefined : this.bySeq.get(seq);
     if (probe === undefined) {
       this.unmatched++;
       return;
@@ -209,19 +233,12 @@ export class PdmSender {
       this.duplicates++;
       return;
     }
-    // The payload must be our own probe's echo: a reply from another sender's session that
-    // happened to carry a matching PSNLR is not ours.
-    const ipOff = f.linkType === LINKTYPE_ETHERNET ? 14 : 0;
-    const ipEnd = Math.min(f.capLen, ipOff + 40 + readU16(f.frame, ipOff + 4));
-    const seqInPayload = p.upperPayloadLength < 0 ? -1 : probeSeq(f.frame, ipEnd - p.upperPayloadLength, ipEnd, this.cfg.sessionId);
-    if (seqInPayload !== probe.seq) {
-      this.unmatched++;
-      return;
-    }
     probe.answered = true;
     this.received++;
     const totalNs = Number(rxNs - probe.txNs);
-    const serverDelayNs = decodedNs(hit.deltaLastRecv, hit.scaleDtlr);
+    const pairedByPdm = hit.psnLastRecv === probe.psn;
+    if (!pairedByPdm) this.unpaired++;
+    const serverDelayNs = pairedByPdm ? decodedNs(hit.deltaLastRecv, hit.scaleDtlr) : null;
     const rtdNs = serverDelayNs === null ? null : totalNs - serverDelayNs;
     this.total.add(totalNs);
     if (serverDelayNs !== null) this.serverDelay.add(serverDelayNs);
@@ -234,7 +251,7 @@ export class PdmSender {
       this.lagCount++;
     }
     const rec: ReplyRecord = {
-      seq: probe.seq, probe_psn: hit.psnLastRecv, psn_this_pkt: hit.psnThisPkt,
+      seq: probe.seq, probe_psn: probe.psn, psn_last_recv: hit.psnLastRecv, psn_this_pkt: hit.psnThisPkt,
       server_delay_ns: serverDelayNs, total_ns: totalNs, rtd_ns: rtdNs, rx_ts_us: f.capTsUs,
       rx_rel_ns: Number(rxNs - (this.firstTxNs ?? rxNs)),
     };
@@ -256,6 +273,7 @@ export class PdmSender {
       loss_pct: this.sent === 0 ? null : (100 * (this.sent - this.received)) / this.sent,
       duplicate_replies: this.duplicates,
       unmatched_replies: this.unmatched,
+      unpaired_replies: this.unpaired,
       server_delay_ns: this.serverDelay.stats(),
       total_ns: this.total.stats(),
       rtd_ns: this.rtd.stats(),

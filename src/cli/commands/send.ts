@@ -56,7 +56,8 @@ export function summaryText(s: SendSummary): string {
     `--- ${s.target.addr} port ${s.target.port} pdmscope send statistics ---`,
     `${s.probes_sent} probes sent, ${s.replies_received} replies received, ` +
       `${s.loss_pct === null ? '—' : s.loss_pct.toFixed(1)}% loss` +
-      (s.duplicate_replies + s.unmatched_replies > 0 ? `, ${s.duplicate_replies} duplicate, ${s.unmatched_replies} unmatched` : ''),
+      (s.duplicate_replies + s.unmatched_replies > 0 ? `, ${s.duplicate_replies} duplicate, ${s.unmatched_replies} unmatched` : '') +
+      (s.unpaired_replies > 0 ? `, ${s.unpaired_replies} answered after a later probe (no server delay)` : ''),
   ];
   const header = ['metric (ms)', 'count', 'min', 'mean', 'p50', 'p90', 'p99', 'max'];
   const rows: string[][] = [header];
