@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { CHROMIUM, testNeeding } from './support/prereq.js';
 import { renderReport, writeReportFile } from '../src/sink/report.js';
-import { threeFlowInput } from '../src/sink/report-testing.js';
+import { syntheticReportInput, threeFlowInput } from '../src/sink/report-testing.js';
 import type { ReportStatus } from '../src/sink/report-client.js';
 
 const OUT_DIR = resolve(import.meta.dirname, '..', '..', 'test-output');
@@ -150,3 +150,48 @@ testNeeding('report renders in headless Chromium: no errors, painted charts, sor
     rmSync(userDataDir, { recursive: true, force: true });
   }
 }, 120_000);
+
+testNeeding('report edge cases render without errors: one sample, equal timestamps, zero and negative delays', [CHROMIUM], async () => {
+  const input = syntheticReportInput([
+    { samplesPerMetric: 1, rtdNs: 2e6, serverDelayNs: 1e5, durationUs: 1, lossEvents: 1, port: 1 },
+    { samplesPerMetric: 50, rtdNs: 0.5, serverDelayNs: 0.25, durationUs: 200, lossEvents: 0, port: 2 },
+    { samplesPerMetric: 30, rtdNs: 1e6, serverDelayNs: 1e5, durationUs: 86_400e6 * 3, lossEvents: 2, port: 3 },
+  ]);
+  // Flow 1: every sample at one instant; RTD ≤ 0 (clocks that disagree) forces a linear CDF axis.
+  for (const s of input.samples) {
+    if (s.flow_index !== 1) continue;
+    s.ts_us = input.doc.flows[1]!.first_ts_us;
+    if (s.metric === 'rtd') s.value_ns = -s.value_ns * (s.frame % 3);
+  }
+  // Flow 0: only RTD samples.
+  input.samples = input.samples.filter((s) => s.flow_index !== 0 || s.metric === 'rtd');
+  mkdirSync(OUT_DIR, { recursive: true });
+  const reportPath = join(OUT_DIR, 'report-edge.html');
+  writeReportFile(reportPath, input);
+  const userDataDir = mkdtempSync(join(tmpdir(), 'pdmscope-chromium-'));
+  const context = await launch(userDataDir);
+  try {
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(pathToFileURL(reportPath).href);
+    await page.waitForFunction(() => (window as unknown as { __pdmReport?: ReportStatus }).__pdmReport?.ready === true, undefined, { timeout: 30_000 });
+    assert.deepEqual(problems, []);
+    const status = await page.evaluate(() => (window as unknown as { __pdmReport: ReportStatus }).__pdmReport);
+    assert.equal(status.charts, 8, 'series and CDF for 3 flows, loss for flows 0 and 2');
+    const canvases = await inspectCanvases(page, ['#2563eb']);
+    for (const c of canvases) assert.ok(c.painted > 0, `${c.id} is blank`);
+    assert.ok(canvases.find((c) => c.id === 'chart-series-2')!.seriesPixels > 0, 'RTD drawn over three days');
+    // Hovering a chart fills the legend without errors.
+    await page.locator('#chart-series-2 .u-over').hover();
+    await page.waitForTimeout(100);
+    const legend = await page.locator('#chart-series-2 .u-legend').innerText();
+    assert.match(legend, /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6} UTC/);
+    assert.match(legend, /\d+(\.\d+)? (ns|µs|ms|s)/);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+    rmSync(userDataDir, { recursive: true, force: true });
+  }
+}, 60_000);

@@ -110,6 +110,15 @@ export function reportClientMain(data: ClientData): void {
     [0.001, ':{ss}.{fff}', '\n{YYYY}-{MM}-{DD} {HH}:{mm}', null, '\n{YYYY}-{MM}-{DD} {HH}:{mm}', null, '\n{HH}:{mm}', null, 1],
   ] as unknown as UPlot.Axis.Values;
   const timeAxis = { ...axisStyle, space: 70, values: timeStamps };
+  // A single instant (one sample, a burst with one timestamp) makes uPlot pad the time range by
+  // 86400/ms, about three years here: show 10 ms around it instead. Zoomed ranges pass through.
+  const timeScale = { time: true, range: (u: UPlot, min: number, max: number): [number, number] => {
+    const xs = u.data[0];
+    const single = xs !== undefined && xs.length > 0 && xs[0] === xs[xs.length - 1];
+    if (!single && max - min >= 0.01) return [min, max];
+    const mid = single ? xs[0]! : (min + max) / 2;
+    return [mid - 0.005, mid + 0.005];
+  } };
   /** Log-axis ticks are decades and their multiples: each keeps its own unit ("100 µs", "2 ms"). */
   const logDurationTicks = (_u: UPlot, splits: (number | null)[]): string[] => splits.map((v) => (v == null ? '' : formatDurationNs(v)).replace(/\.0+ /, ' ').replace(/(\.\d*?)0+ /, '$1 '));
   const charts: { chart: UPlot; host: HTMLElement; height: number }[] = [];
@@ -129,7 +138,7 @@ export function reportClientMain(data: ClientData): void {
       place(seriesHost, 300, {
         tzDate: utc,
         cursor: { sync: { key: `flow-${flow.flow_index}` }, dataIdx: nearestWithValue },
-        scales: { x: { time: true } },
+        scales: { x: timeScale },
         series: [
           { label: 'Capture time', value: timeLegend },
           ...data.metrics.map((m) => ({ label: m.label, stroke: m.color, width: 1.25, spanGaps: true, value: durationLegend })),
@@ -166,7 +175,7 @@ export function reportClientMain(data: ClientData): void {
       place(lossHost, 260, {
         tzDate: utc,
         cursor: { sync: { key: `flow-${flow.flow_index}` }, dataIdx: nearestWithValue },
-        scales: { x: { time: true }, y: { range: (_u: UPlot, _min: number, max: number) => [0, Math.max(1, Math.ceil(max * 1.1))] } },
+        scales: { x: timeScale, y: { range: (_u: UPlot, _min: number, max: number) => [0, Math.max(1, Math.ceil(max * 1.1))] } },
         series: [
           { label: 'Capture time', value: timeLegend },
           ...data.loss.map((d) => ({

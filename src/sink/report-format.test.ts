@@ -23,6 +23,8 @@ test('durationAxisLabels uses one unit per axis and the decimals the step needs'
   assert.deepEqual(durationAxisLabels([100, 200, 300]), ['100 ns', '200 ns', '300 ns']);
   assert.deepEqual(durationAxisLabels([0.1e6, 0.2e6, 0.30000000000000004e6]), ['100 µs', '200 µs', '300 µs']);
   assert.deepEqual(durationAxisLabels([null, 1000, NaN]), ['', '1 µs', '']);
+  assert.deepEqual(durationAxisLabels([0, 250_000, 500_000, 750_000, 1_000_000]), ['0.00 ms', '0.25 ms', '0.50 ms', '0.75 ms', '1.00 ms']);
+  assert.deepEqual(durationAxisLabels([-1.25, -1, -0.75]), ['-1.25 ns', '-1.00 ns', '-0.75 ns']);
   assert.deepEqual(durationAxisLabels([]), []);
 });
 

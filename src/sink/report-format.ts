@@ -31,8 +31,9 @@ export function formatDurationNs(ns: number | null | undefined): string {
 
 /**
  * Embedded. Tick labels for a duration axis (values in ns): ONE unit for all ticks, chosen by the
- * largest tick, and as many decimals as the tick step needs, so an axis reads
- * "0 ms, 0.5 ms, 1.0 ms" rather than "0 ns, 500 µs, 1.00 ms". Non-finite ticks give ''.
+ * largest tick, and the same number of decimals on every tick, as few as write them all exactly,
+ * so an axis reads "0.0 ms, 0.5 ms, 1.0 ms" rather than "0 ns, 500 µs, 1.00 ms". Non-finite ticks
+ * give ''.
  */
 export function durationAxisLabels(splits: readonly (number | null)[]): string[] {
   let maxAbs = 0;
@@ -40,16 +41,17 @@ export function durationAxisLabels(splits: readonly (number | null)[]): string[]
   let div = 1;
   let unit = 'ns';
   if (maxAbs >= 1e9) { div = 1e9; unit = 's'; } else if (maxAbs >= 1e6) { div = 1e6; unit = 'ms'; } else if (maxAbs >= 1e3) { div = 1e3; unit = 'µs'; }
-  let step = Infinity;
-  for (let i = 1; i < splits.length; i++) {
-    const a = splits[i - 1];
-    const b = splits[i];
-    if (a === null || a === undefined || b === null || b === undefined || !Number.isFinite(a) || !Number.isFinite(b)) continue;
-    const d = Math.abs(b - a) / div;
-    if (d > 0) step = Math.min(step, d);
+  // The fewest decimals (up to 6) that write every tick exactly: steps of 0.25 ms need two.
+  let decimals = 0;
+  for (; decimals < 6; decimals++) {
+    const scale = 10 ** decimals;
+    const exact = splits.every((s) => {
+      if (s === null || s === undefined || !Number.isFinite(s)) return true;
+      const v = (s / div) * scale;
+      return Math.abs(v - Math.round(v)) < 1e-6 * Math.max(1, Math.abs(v));
+    });
+    if (exact) break;
   }
-  // 1e-9 absorbs floating-point noise in generated ticks (0.30000000000000004).
-  const decimals = !Number.isFinite(step) || step >= 1 ? 0 : Math.min(6, Math.ceil(-Math.log10(step) - 1e-9));
   return splits.map((s) => (s === null || !Number.isFinite(s) ? '' : `${(s / div).toFixed(decimals)} ${unit}`));
 }
 
