@@ -282,7 +282,7 @@ export function headerName(proto: number): string {
     case IPPROTO_TCP: return 'tcp';
     case 17: return 'udp';
     case 132: return 'sctp';
-    case 136: return 'udp-lite';
+    case 136: return 'udplite';
     case IPPROTO_ICMPV6: return 'icmpv6';
     default: return `protocol ${proto}`;
   }

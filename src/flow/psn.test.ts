@@ -49,3 +49,8 @@ test('hasReached compares serially', () => {
   assert.ok(!t.hasReached(4));
   assert.ok(!t.hasReached(1000));
 });
+
+test('a packet older than the first one seen is reordering, never negative loss', () => {
+  const t = feed([100, 99, 101, 98]);
+  assert.deepEqual([t.lost, t.reordered], [0, 2]);
+});

@@ -60,9 +60,11 @@ export class PsnTracker {
       else if (word === 1) this.w1 |= bit;
       else if (word === 2) this.w2 |= bit;
       else this.w3 |= bit;
-      // It was counted lost when the gap opened; it has arrived after all.
       this.reordered++;
-      this.lost--;
+      // It was counted lost when the gap opened, unless it precedes the epoch's first PSN seen
+      // (the capture began between it and its successor): then no gap was ever counted.
+      if (((psn - this.epochStart) & 0xffff) < 0x8000) this.lost--;
+      else this.epochStart = psn;
       return 'reordered';
     }
     this.restarts++;

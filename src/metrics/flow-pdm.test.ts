@@ -118,3 +118,12 @@ test('PSNLR naming a PSN the peer never sent is a finding', () => {
   flow.observe(hit(7, 150, 1000n, 0n), false, 1, 2);
   assert.equal(flow.findingList()[0]?.code, 'psnlr_unknown');
 });
+
+test('PSNLR 0 is a genuine PSN once the sender has received something', () => {
+  const flow = new FlowPdm(0, null);
+  flow.observe(hit(500, 0, 0n, 0n), true, 0, 1);               // A: nothing received yet
+  flow.observe(hit(0, 500, 2_000_000n, 0n), false, 1, 2);      // B starts at PSN 0
+  flow.observe(hit(501, 0, 1_000n, 9_000_000n), true, 2, 3);   // A answers PSN 0: a fresh total
+  assert.equal(flow.accumulator('total')!.count, 1);
+  assert.equal(flow.accumulator('rtd')!.count, 1);
+});

@@ -128,7 +128,9 @@ export class FlowPdm {
     const deltaLastRecvNs = hit.deltaLastRecv * NS_PER_UNIT[hit.scaleDtlr]!;
     // Fresh-sample rule (protocol.md §4): only the first packet after a receive carries new
     // deltas; passively, its PSNLR differs from the previous packet's in this direction.
-    const fresh = s.prevPsnLastRecv < 0 || hit.psnLastRecv !== s.prevPsnLastRecv;
+    // After a packet that carried no state (PSNLR 0, zero deltas: nothing received yet), a
+    // PSNLR of 0 is a genuine PSN, so any state at all marks the first packet after a receive.
+    const fresh = s.prevPsnLastRecv < 0 || !s.hadState || hit.psnLastRecv !== s.prevPsnLastRecv;
     if (fresh && !startSignature) {
       if (peer.psn.highest >= 0 && !peer.psn.hasReached(hit.psnLastRecv)) this.find('psnlr_unknown', frame);
       if (deltaLastRecvNs > 0) this.sample(fromInitiator ? REVERSE_SERVER_DELAY : SERVER_DELAY, deltaLastRecvNs, psn, tsUs, frame);
