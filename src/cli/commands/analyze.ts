@@ -12,6 +12,7 @@ import { Progress } from '../progress.js';
 import { csvLine, flatten } from '../table.js';
 import { parseDurationNs } from '../units.js';
 import { FILTER_HELP, type CommonInputArgs, espOptions, inputOptions, openerFromArgs } from './common.js';
+import { writeReportFile } from '../../sink/report.js';
 import { storeAnalyzeRun, storeOptions, type StoreArgs } from './store-options.js';
 
 type Format = 'table' | 'json' | 'ndjson' | 'csv';
@@ -21,6 +22,7 @@ interface AnalyzeArgs extends CommonInputArgs, StoreArgs {
   format: Format;
   allFlows: boolean;
   idleTimeout: string;
+  report?: string;
   quiet: boolean;
 }
 
@@ -93,6 +95,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       .option('format', { choices: ['table', 'json', 'ndjson', 'csv'] as const, default: 'table' as Format, describe: 'output format (json: schema pdmscope.analyze/1)' })
       .option('all-flows', { type: 'boolean', default: false, describe: 'also list IPv6 flows without PDM' })
       .option('idle-timeout', { type: 'string', default: '120s', describe: 'a flow idle this long (capture time) ends; the next packet starts a new flow' })
+      .option('report', { type: 'string', describe: 'also write a self-contained HTML report (with every sample) to this path' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or notes on stderr' })
       .example('$0 analyze trace.pcapng', 'flow table with delay statistics')
       .example('$0 analyze a.pcap b.pcap --format json --no-db | jq .flows[0].rtd_ns', 'the analyze/1 document')
@@ -103,7 +106,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
     const idleTimeoutUs = parseDurationNs(args.idleTimeout, 's', '--idle-timeout') / 1000;
     if (!(idleTimeoutUs > 0)) throw new UserError('--idle-timeout must be positive', EXIT_USAGE);
     const store = args.db !== false;
-    const keepSamples = store && args.samples;
+    const keepSamples = (store && args.samples) || args.report !== undefined;
     const progress = !args.quiet && process.stderr.isTTY ? new Progress(files) : undefined;
     const started = Date.now();
     const result = await analyzeFiles(files, {
@@ -113,6 +116,20 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
     if (store) {
       const runId = storeAnalyzeRun(args, files, result, started);
       if (!args.quiet) process.stderr.write(`pdmscope: stored as run ${runId} in ${args.db}\n`);
+    }
+    if (args.report !== undefined) {
+      try {
+        writeReportFile(args.report, {
+          title: `pdmscope: ${files.join(', ')}`,
+          generated_at_us: Date.now() * 1000,
+          doc: result.doc,
+          samples: result.samples ?? [],
+          psn_events: result.psnEvents ?? [],
+        });
+      } catch (err) {
+        throw new UserError(err instanceof Error ? err.message : String(err));
+      }
+      if (!args.quiet) process.stderr.write(`pdmscope: report written to ${args.report}\n`);
     }
     process.exitCode = inputsExitCode(result.doc.inputs);
   },

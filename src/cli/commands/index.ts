@@ -4,6 +4,7 @@ import { analyzeCommand } from './analyze.js';
 import { liveCommand } from './live.js';
 import { packetsCommand } from './packets.js';
 import { queryCommand } from './query.js';
+import { reportCommand } from './report.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const COMMANDS: CommandModule<any, any>[] = [analyzeCommand, packetsCommand, queryCommand, liveCommand];
+export const COMMANDS: CommandModule<any, any>[] = [analyzeCommand, packetsCommand, queryCommand, liveCommand, reportCommand];
