@@ -135,14 +135,23 @@ export class LiveReceiver {
   }
 }
 
-/** Injects through a LiveReceiver's pcap handle (pcap_inject on the capture socket). */
+/**
+ * Injects with node_pcap (pcap_inject) through a handle of its own, opened with a filter that
+ * passes nothing. Its own handle, not the capture's: a handle never sees the frames it injects,
+ * and the capture must see them to calibrate the receive clock (capture-clock.ts). Unlike cap,
+ * node_pcap survives the interface going down or away: sends then fail with an error
+ * (native-notes/cap.md §1).
+ */
 export class PcapInjectSink implements PacketSink {
   readonly linkType: string;
-  private readonly receiver: LiveReceiver;
-  constructor(receiver: LiveReceiver) {
-    this.receiver = receiver;
-    this.linkType = receiver.linkType === 1 ? 'ETHERNET' : receiver.linkType === 101 ? 'RAW' : `LINKTYPE ${receiver.linkType}`;
+  private readonly handle: LiveReceiver;
+  private constructor(handle: LiveReceiver) {
+    this.handle = handle;
+    this.linkType = handle.linkType === 1 ? 'ETHERNET' : handle.linkType === 101 ? 'RAW' : `LINKTYPE ${handle.linkType}`;
   }
-  send(frame: Uint8Array): void { this.receiver.inject(frame); }
-  close(): void { /* the receiver owns the handle */ }
+  static open(dev: string, clock: MonotonicClock): PcapInjectSink {
+    return new PcapInjectSink(LiveReceiver.open(dev, 'less 1', clock, () => {}));
+  }
+  send(frame: Uint8Array): void { this.handle.inject(frame); }
+  close(): void { this.handle.close(); }
 }

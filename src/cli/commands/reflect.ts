@@ -63,7 +63,7 @@ async function runReflect(args: ReflectArgs): Promise<number> {
     throw err instanceof SinkError ? new UserError(err.message) : err;
   }
   try {
-    sink = args.sink === 'pcap' ? new PcapInjectSink(receiver) : CapSink.open(args.interface);
+    sink = args.sink === 'pcap' ? PcapInjectSink.open(args.interface, clock) : CapSink.open(args.interface);
   } catch (err) {
     receiver.close();
     socket.close();
@@ -115,7 +115,7 @@ export const reflectCommand: CommandModule<object, ReflectArgs> = {
       .option('port', { type: 'number', default: 7777, describe: 'UDP port to answer on' })
       .option('delay', { type: 'string', default: '0', describe: 'hold each reply this long (e.g. 5ms); it shows up as server delay' })
       .option('max-rate', { type: 'number', default: REFLECT_MAX_RATE_PPS, describe: `most replies per second (at most ${REFLECT_MAX_RATE_PPS})` })
-      .option('sink', { choices: ['cap', 'pcap'] as const, default: 'cap' as const, describe: 'inject with cap, or through the capture handle (survives the interface going down)' })
+      .option('sink', { choices: ['cap', 'pcap'] as const, default: 'pcap' as const, describe: 'inject with node_pcap (survives the interface going down) or with cap (an interface going down aborts the process)' })
       .option('log', { type: 'boolean', default: false, describe: 'print a line per reply on stdout' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no status lines on stderr' })
       .example('$0 reflect -i eth0', 'answer probes on UDP port 7777')

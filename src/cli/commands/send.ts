@@ -208,7 +208,7 @@ async function runSend(args: SendArgs): Promise<number> {
   let sink: PacketSink | null = null;
   try {
     receiver = LiveReceiver.open(hop.dev, captureFilter(formatIpv6(hop.src), formatIpv6(dst)), clock, (f) => sender?.handleFrame(f));
-    sink = args.sink === 'pcap' ? new PcapInjectSink(receiver) : CapSink.open(hop.dev);
+    sink = args.sink === 'pcap' ? PcapInjectSink.open(hop.dev, clock) : CapSink.open(hop.dev);
   } catch (err) {
     receiver?.close();
     socket.close();
@@ -292,7 +292,7 @@ export const sendCommand: CommandModule<object, SendArgs> = {
       .option('rate', { type: 'number', default: DEFAULT_RATE_PPS, describe: `most probes per second (at most ${MAX_RATE_PPS})` })
       .option('wait', { type: 'string', default: '1s', describe: 'after the last probe, how long to wait for replies' })
       .option('allow-multicast', { type: 'boolean', default: false, describe: 'allow a multicast --to (every listener answers)' })
-      .option('sink', { choices: ['cap', 'pcap'] as const, default: 'cap' as SinkKind, describe: 'inject with cap (pcap_sendpacket) or through the capture handle (pcap_inject; survives the interface going down)' })
+      .option('sink', { choices: ['cap', 'pcap'] as const, default: 'pcap' as SinkKind, describe: 'inject with node_pcap (pcap_inject; survives the interface going down) or with cap (pcap_sendpacket; an interface going down aborts the process)' })
       .option('format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'text: a line per reply and a summary; json: one pdmscope.send/1 document' })
       .option('db', { type: 'string', describe: "store the session as a run of kind 'send' in this SQLite file" })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no notes on stderr' })
