@@ -22,10 +22,12 @@ export interface AnalyzerOptions {
   allFlows: boolean;
   esp: EspOpener | null;
   observer: SampleObserver | null;
+  /** Serialize each finished flow's quantile sketches (for the store); off saves memory. */
+  keepSketches: boolean;
 }
 
 export const DEFAULT_ANALYZER_OPTIONS: AnalyzerOptions = {
-  idleTimeoutUs: 120_000_000, maxFlows: 2_000_000, allFlows: false, esp: null, observer: null,
+  idleTimeoutUs: 120_000_000, maxFlows: 2_000_000, allFlows: false, esp: null, observer: null, keepSketches: true,
 };
 
 /** Serialized quantile sketches of a finished flow, for the store and cross-run merges. */
@@ -159,7 +161,8 @@ export class Analyzer {
   private record(f: Flow): FlowRecord {
     const pdm = f.metrics as FlowPdm | null;
     const stats = (m: MetricName): DurationStats => pdm?.accumulator(m)?.stats() ?? EMPTY_STATS;
-    const sketch = (m: MetricName): Uint8Array | null => pdm?.accumulator(m)?.sketchBytes() ?? null;
+    const keep = this.opts.keepSketches;
+    const sketch = (m: MetricName): Uint8Array | null => (keep ? pdm?.accumulator(m)?.sketchBytes() ?? null : null);
     const noPsn = { lost: 0, reordered: 0, duplicates: 0, restarts: 0 };
     const report: FlowReport = {
       flow_index: f.id,

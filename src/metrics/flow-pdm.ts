@@ -16,7 +16,7 @@ export type MetricName = (typeof METRICS)[number];
 const SERVER_DELAY = 0, TOTAL = 1, RTD = 2, REVERSE_SERVER_DELAY = 3, REVERSE_TOTAL = 4, REVERSE_RTD = 5;
 
 /** Recent packets of one sender, to match a later PSNLR to the packet it names. */
-const RING_SIZE = 16;
+const RING_SIZE = 8;
 const RING_MASK = RING_SIZE - 1;
 /** 2^scale / 1e9 for every scale: ns per unit of a delta (RFC 8250 Appendix B), looked up per sample. */
 const NS_PER_UNIT = Float64Array.from({ length: 256 }, (_, scale) => 2 ** scale / 1e9);

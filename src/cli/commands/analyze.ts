@@ -36,7 +36,7 @@ export interface AnalysisResult {
 /** Reads the captures through one Analyzer; keeps samples only when asked. */
 export async function analyzeFiles(
   files: string[],
-  opts: { filter?: string | undefined; allFlows: boolean; idleTimeoutUs: number; keepSamples: boolean; args: CommonInputArgs; progress?: Progress },
+  opts: { filter?: string | undefined; allFlows: boolean; idleTimeoutUs: number; keepSamples: boolean; keepSketches: boolean; args: CommonInputArgs; progress?: Progress },
 ): Promise<AnalysisResult> {
   const samples: Sample[] | null = opts.keepSamples ? [] : null;
   const psnEvents: PsnEvent[] | null = opts.keepSamples ? [] : null;
@@ -46,6 +46,7 @@ export async function analyzeFiles(
   };
   const analyzer = new Analyzer({
     idleTimeoutUs: opts.idleTimeoutUs, allFlows: opts.allFlows, esp: openerFromArgs(opts.args), observer,
+    keepSketches: opts.keepSketches,
   });
   const progress = opts.progress;
   const inputs = await readInputs(files, opts.filter, (frame, capLen, wireLen, tsUs, linkType, frameNumber, fileIndex) => {
@@ -63,9 +64,15 @@ export function flowCsvHeader(f: FlowReport): string[] {
 
 export function writeAnalyzeOutput(doc: AnalyzeDocument, format: Format): void {
   switch (format) {
-    case 'json':
-      stdout.line(JSON.stringify(doc, null, 2));
+    case 'json': {
+      // Flow by flow: one JSON.stringify of 100,000 flows would hold a string of hundreds of MB.
+      const { flows, ...head } = doc;
+      const headText = JSON.stringify(head, null, 2);
+      stdout.write(headText.slice(0, -2) + ',\n  "flows": [');
+      flows.forEach((f, i) => stdout.write((i === 0 ? '\n    ' : ',\n    ') + JSON.stringify(f, null, 2).replace(/\n/g, '\n    ')));
+      stdout.line(flows.length === 0 ? ']\n}' : '\n  ]\n}');
       break;
+    }
     case 'ndjson':
       for (const f of doc.flows) stdout.line(JSON.stringify(f));
       break;
@@ -110,7 +117,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
     const progress = !args.quiet && process.stderr.isTTY ? new Progress(files) : undefined;
     const started = Date.now();
     const result = await analyzeFiles(files, {
-      filter: args.filter, allFlows: args.allFlows, idleTimeoutUs, keepSamples, args, ...(progress ? { progress } : {}),
+      filter: args.filter, allFlows: args.allFlows, idleTimeoutUs, keepSamples, keepSketches: store, args, ...(progress ? { progress } : {}),
     });
     writeAnalyzeOutput(result.doc, args.format);
     if (store) {
