@@ -2,19 +2,11 @@
 // whose statistics are computed from the generated samples, so tables and charts agree.
 
 import { ANALYZE_SCHEMA, type AnalyzeDocument, type DurationStats, type FlowReport, type PsnEvent, type Sample } from '../metrics/types.js';
+import { rng } from '../../test/support/build.js';
 import type { ReportInput } from './report.js';
 
-/** mulberry32: a small seeded PRNG so generated inputs are the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (mulberry32) so generated inputs are the same on every run. */
+export const seededRandom = rng;
 
 export const NULL_STATS: DurationStats = { count: 0, min: null, mean: null, max: null, p50: null, p90: null, p99: null };
 
