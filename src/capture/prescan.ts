@@ -11,6 +11,7 @@
 
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
+import { hex32 } from '../wire/bytes.js';
 import {
   PCAP_MAGIC_NS, PCAP_MAGIC_US, PCAPNG_BYTE_ORDER_MAGIC, PCAPNG_EPB_TYPE, PCAPNG_IDB_TYPE,
   PCAPNG_OPB_TYPE, PCAPNG_OPT_IF_TSRESOL, PCAPNG_SHB_TYPE, PCAPNG_SPB_TYPE,
@@ -136,10 +137,6 @@ class MemorySource implements ByteSource {
 /** libpcap's pcap_adjust_snapshot: 0 or more than the maximum means the maximum. */
 function adjustSnapLen(snapLen: number): number {
   return snapLen === 0 || snapLen > MAX_RECORD_CAPLEN ? MAX_RECORD_CAPLEN : snapLen;
-}
-
-function hex32(v: number): string {
-  return `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 class Walk {

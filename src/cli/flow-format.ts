@@ -3,6 +3,7 @@
 import { ANOMALIES, type AnomalyName } from '../decode/anomalies.js';
 import type { AnalyzeDocument, DurationStats, Endpoint, FlowReport } from '../metrics/types.js';
 import { formatDurationNs, formatTsUs } from './units.js';
+import { hex32 } from '../wire/bytes.js';
 
 export function endpointText(e: Endpoint): string {
   return e.port === null ? e.addr : `[${e.addr}]:${e.port}`;
@@ -14,7 +15,7 @@ function statsRow(name: string, s: DurationStats): string {
 }
 
 export function renderFlow(f: FlowReport, n: number): string {
-  const esp = f.esp === null ? '' : `  esp ${f.esp.placement} spi ${f.esp.spis.map((s) => `0x${s.toString(16).padStart(8, '0')}`).join(',')}`;
+  const esp = f.esp === null ? '' : `  esp ${f.esp.placement} spi ${f.esp.spis.map(hex32).join(',')}`;
   const echo = f.icmp_echo_id !== undefined ? `  echo id ${f.icmp_echo_id}` : '';
   const durationUs = f.last_ts_us - f.first_ts_us;
   const lines = [

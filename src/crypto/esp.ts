@@ -10,7 +10,7 @@ import {
   type Decipher, type DecipherGCM, type KeyObject, createDecipheriv, createHmac, createSecretKey, timingSafeEqual,
 } from 'node:crypto';
 import { type EspOpenResult, type EspOpener } from '../decode/esp-opener.js';
-import { readU32 } from '../wire/bytes.js';
+import { readU32, hex32 } from '../wire/bytes.js';
 import { NULL_HEURISTIC_ICV_LENGTHS, checkPadding, innerPayloadVerifies, isHeuristicNextHeader } from './esp-null.js';
 import {
   type AddressPattern, type EspSaRecord, authenticationSpec, encryptionSpec,
@@ -183,13 +183,13 @@ export class EspSaOpener implements EspOpener {
     }
     if (this.nullHeuristic && this.tryNullHeuristic(buf, espOff, end, addrBuf, srcOff, dstOff, out)) return;
     out.status = 'no_sa';
-    out.detail = this.nullHeuristic ? `spi ${hexSpi(spi)}: no SA, and not readable as ESP-NULL` : `spi ${hexSpi(spi)}: no SA`;
+    out.detail = this.nullHeuristic ? `spi ${hex32(spi)}: no SA, and not readable as ESP-NULL` : `spi ${hex32(spi)}: no SA`;
   }
 
   private openWithSa(sa: SaRuntime, spi: number, buf: Uint8Array, espOff: number, end: number, out: EspOpenResult): void {
     if (sa.kind === 'unsupported') {
       out.status = 'no_sa';
-      out.detail = `spi ${hexSpi(spi)}: ${sa.record.encryption} (${sa.record.origin}) is not supported by pdmscope`;
+      out.detail = `spi ${hex32(spi)}: ${sa.record.encryption} (${sa.record.origin}) is not supported by pdmscope`;
       return;
     }
     const ivOff = espOff + ESP_HEADER_LEN;
@@ -198,12 +198,12 @@ export class EspSaOpener implements EspOpener {
     const ctLen = icvOff - ctOff;
     if (ctLen < 2 || (sa.kind === 'cbc' && ctLen < sa.blockLength)) {
       out.status = 'truncated';
-      out.detail = `spi ${hexSpi(spi)}: ${end - espOff} bytes, too short for ${sa.record.encryption} with a ${sa.icvLength}-byte ICV`;
+      out.detail = `spi ${hex32(spi)}: ${end - espOff} bytes, too short for ${sa.record.encryption} with a ${sa.icvLength}-byte ICV`;
       return;
     }
     if (sa.kind === 'cbc' && ctLen % sa.blockLength !== 0) {
       out.status = 'truncated';
-      out.detail = `spi ${hexSpi(spi)}: ciphertext of ${ctLen} bytes is not a multiple of the ${sa.blockLength}-byte block`;
+      out.detail = `spi ${hex32(spi)}: ciphertext of ${ctLen} bytes is not a multiple of the ${sa.blockLength}-byte block`;
       return;
     }
     const seqLo = readU32(buf, espOff + 4);
@@ -212,7 +212,7 @@ export class EspSaOpener implements EspOpener {
       const plain = this.openGcm(sa, spi, seqLo, buf, espOff, ivOff, ctOff, icvOff, end);
       if (plain === null) {
         out.status = 'auth_failed';
-        out.detail = `spi ${hexSpi(spi)}: AES-GCM tag does not verify`;
+        out.detail = `spi ${hex32(spi)}: AES-GCM tag does not verify`;
         return;
       }
       this.finishTrailer(plain, 0, plain.length, spi, 'sa', out);
@@ -221,7 +221,7 @@ export class EspSaOpener implements EspOpener {
 
     if (sa.hmacHash !== null && !this.verifyHmac(sa, spi, seqLo, buf, espOff, icvOff, end)) {
       out.status = 'auth_failed';
-      out.detail = `spi ${hexSpi(spi)}: ${sa.record.authentication} ICV does not verify`;
+      out.detail = `spi ${hex32(spi)}: ${sa.record.authentication} ICV does not verify`;
       return;
     }
     if (sa.kind === 'null') {
@@ -303,14 +303,14 @@ export class EspSaOpener implements EspOpener {
     out.method = method;
     if (end - off < 2) {
       out.status = 'bad_trailer';
-      out.detail = `spi ${hexSpi(spi)}: no room for pad length and next header`;
+      out.detail = `spi ${hex32(spi)}: no room for pad length and next header`;
       return;
     }
     const nextHeader = p[end - 1]!;
     const payloadEnd = checkPadding(p, off, end - 2);
     if (payloadEnd < 0) {
       out.status = 'bad_trailer';
-      out.detail = `spi ${hexSpi(spi)}: pad length ${p[end - 2]!} does not fit or padding is not 1, 2, 3, …`;
+      out.detail = `spi ${hex32(spi)}: pad length ${p[end - 2]!} does not fit or padding is not 1, 2, 3, …`;
       return;
     }
     out.nextHeader = nextHeader;
@@ -320,7 +320,7 @@ export class EspSaOpener implements EspOpener {
     if (nextHeader === IPPROTO_NONE) {
       // RFC 4303 §2.6: a traffic-flow-confidentiality dummy packet, to be discarded.
       out.status = 'tfc_dummy';
-      out.detail = `spi ${hexSpi(spi)}: next header 59`;
+      out.detail = `spi ${hex32(spi)}: next header 59`;
       return;
     }
     out.status = 'ok';
@@ -345,7 +345,7 @@ export class EspSaOpener implements EspOpener {
       out.off = payloadOff;
       out.end = payloadEnd;
       out.nextHeader = nh;
-      out.detail = `spi ${hexSpi(readU32(buf, espOff))}: ESP-NULL with a ${icv}-byte ICV (not verified)`;
+      out.detail = `spi ${hex32(readU32(buf, espOff))}: ESP-NULL with a ${icv}-byte ICV (not verified)`;
       return true;
     }
     return false;
@@ -400,6 +400,3 @@ function view(buf: Uint8Array, off: number, len: number): Buffer {
   return Buffer.from(buf.buffer, buf.byteOffset + off, len);
 }
 
-function hexSpi(spi: number): string {
-  return `0x${spi.toString(16).padStart(8, '0')}`;
-}

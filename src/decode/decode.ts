@@ -2,7 +2,7 @@
 // → ESP (through an EspOpener) → upper-layer ports. Never throws on packet bytes; every early
 // stop names its reason as an anomaly on the packet.
 
-import { readU32 } from '../wire/bytes.js';
+import { hex32, readU32 } from '../wire/bytes.js';
 import { isWireError } from '../wire/errors.js';
 import {
   IPPROTO_DSTOPTS, IPPROTO_ESP, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ICMPV6, IPPROTO_IPV6,
@@ -119,7 +119,7 @@ export class Decoder {
           // Nested ESP is not followed; without an opener the payload stays closed.
           out.upperProto = IPPROTO_ESP;
           if (out.espSpi < 0) { out.espSpi = readU32(data, off); out.espSeq = readU32(data, off + 4); }
-          if (!hasOutsidePdm(out)) out.flag('esp_no_sa', `spi 0x${out.espSpi.toString(16).padStart(8, '0')}`);
+          if (!hasOutsidePdm(out)) out.flag('esp_no_sa', `spi ${hex32(out.espSpi)}`);
           return;
         }
         out.espSpi = readU32(data, off);
@@ -242,7 +242,7 @@ function hasOutsidePdm(out: DecodedPacket): boolean {
 function flagEsp(out: DecodedPacket, r: EspOpenResult): void {
   switch (r.status) {
     case 'no_sa':
-      if (!hasOutsidePdm(out)) out.flag('esp_no_sa', `spi 0x${out.espSpi.toString(16).padStart(8, '0')}`);
+      if (!hasOutsidePdm(out)) out.flag('esp_no_sa', `spi ${hex32(out.espSpi)}`);
       return;
     case 'auth_failed': out.flag('esp_auth_failed', r.detail); return;
     case 'bad_trailer': out.flag('esp_bad_trailer', r.detail); return;

@@ -2,6 +2,7 @@
 
 import { type AnomalyCounts, MALFORMED_ANOMALIES, countAnomaly } from '../decode/anomalies.js';
 import type { DecodedPacket } from '../decode/packet.js';
+import { hex32 } from '../wire/bytes.js';
 
 export class PacketCounters {
   total = 0;
@@ -34,11 +35,7 @@ export class PacketCounters {
 
   espNoSaRecord(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [spi, n] of [...this.espNoSaBySpi].sort((x, y) => x[0] - y[0])) out[spiHex(spi)] = n;
+    for (const [spi, n] of [...this.espNoSaBySpi].sort((x, y) => x[0] - y[0])) out[hex32(spi)] = n;
     return out;
   }
-}
-
-export function spiHex(spi: number): string {
-  return `0x${spi.toString(16).padStart(8, '0')}`;
 }

@@ -17,6 +17,7 @@ import {
   formatTsUsUtc, jsonForScript,
 } from './report-format.js';
 import { reportClientMain, type ClientColumns, type ClientData, type ClientFlow } from './report-client.js';
+import { hex32 } from '../wire/bytes.js';
 
 export interface ReportInput {
   title: string;
@@ -78,7 +79,7 @@ function protoText(f: FlowReport): string {
 
 function flowExtras(f: FlowReport): string {
   const parts: string[] = [];
-  if (f.esp !== null && f.esp.spis.length > 0) parts.push(`SPI ${f.esp.spis.map((s) => `0x${s.toString(16).padStart(8, '0')}`).join(', ')}`);
+  if (f.esp !== null && f.esp.spis.length > 0) parts.push(`SPI ${f.esp.spis.map(hex32).join(', ')}`);
   if (f.icmp_echo_id !== undefined) parts.push(`echo id ${f.icmp_echo_id}`);
   return parts.join(' · ');
 }
