@@ -37,7 +37,16 @@ export class Decoder {
     this.ctx = ctx;
   }
 
-  /** Decodes `frame[0..capLen)` of `linkType` into `out` (which the caller has reset). */
+  /** Decodes one captured frame and records its capture metadata in `out`. */
+  decodeFrame(frame: Uint8Array, capLen: number, wireLen: number, tsUs: number, linkType: number, frameNumber: number, out: DecodedPacket): void {
+    this.decode(frame, capLen, linkType, out);
+    out.frameNumber = frameNumber;
+    out.tsUs = tsUs;
+    out.capturedLength = capLen;
+    out.wireLength = wireLen;
+  }
+
+  /** Decodes `frame[0..capLen)` of `linkType` into `out`; leaves the capture metadata alone. */
   decode(frame: Uint8Array, capLen: number, linkType: number, out: DecodedPacket): void {
     out.reset();
     out.linkType = linkType;

@@ -70,11 +70,7 @@ export class Analyzer {
   /** Decodes and accounts one frame. `frame` may be reused by the caller afterwards. */
   addFrame(frame: Uint8Array, capLen: number, wireLen: number, tsUs: number, linkType: number, frameNumber: number): DecodedPacket {
     const p = this.packet;
-    this.decoder.decode(frame, capLen, linkType, p);
-    p.frameNumber = frameNumber;
-    p.tsUs = tsUs;
-    p.capturedLength = capLen;
-    p.wireLength = wireLen;
+    this.decoder.decodeFrame(frame, capLen, wireLen, tsUs, linkType, frameNumber, p);
     this.account(p);
     return p;
   }

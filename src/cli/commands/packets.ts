@@ -129,11 +129,7 @@ export const packetsCommand: CommandModule<object, PacketsArgs> = {
     if (format === 'csv') stdout.line(ROW_FIELDS.join(','));
     if (format === 'json') stdout.write('{"schema":"pdmscope.packets/1","pdm":[');
     const inputs = await readInputs(files, args.filter, (frame, capLen, wireLen, tsUs, linkType, frameNumber, fileIndex) => {
-      decoder.decode(frame, capLen, linkType, packet);
-      packet.frameNumber = frameNumber;
-      packet.tsUs = tsUs;
-      packet.capturedLength = capLen;
-      packet.wireLength = wireLen;
+      decoder.decodeFrame(frame, capLen, wireLen, tsUs, linkType, frameNumber, packet);
       counters.count(packet);
       for (let i = 0; i < packet.pdmCount; i++) {
         const row = rowOf(packet, packet.pdm[i]!, files[fileIndex]!);
