@@ -18,3 +18,10 @@ export function oneLine(err: unknown): string {
   // yargs spreads usage errors over lines ("Invalid values:\n  Argument: ..."): keep them all.
   return text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0).join(' ');
 }
+
+/** Prints the one-line error (the stack too with PDMSCOPE_DEBUG) and returns the exit code. */
+export function reportError(err: unknown): number {
+  process.stderr.write(`pdmscope: ${oneLine(err)}\n`);
+  if (!(err instanceof UserError) && process.env.PDMSCOPE_DEBUG) console.error(err);
+  return err instanceof UserError ? err.exitCode : EXIT_INPUT;
+}

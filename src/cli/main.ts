@@ -5,7 +5,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { COMMANDS } from './commands/index.js';
-import { EXIT_USAGE, UserError, oneLine } from './errors.js';
+import { EXIT_USAGE, UserError, oneLine, reportError } from './errors.js';
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
@@ -29,10 +29,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await cli.parseAsync();
   } catch (err) {
-    const code = err instanceof UserError ? err.exitCode : 2;
-    process.stderr.write(`pdmscope: ${oneLine(err)}\n`);
-    if (!(err instanceof UserError) && process.env.PDMSCOPE_DEBUG) console.error(err);
-    exitCode = code;
+    exitCode = reportError(err);
   }
   return exitCode || (process.exitCode as number | undefined) || 0;
 }

@@ -3,6 +3,7 @@
 // fs.writeSync in 64 KiB chunks keeps memory flat. A closed pipe (`| head`) ends quietly.
 
 import { writeSync } from 'node:fs';
+import { reportError } from './errors.js';
 
 const CHUNK_CHARS = 1 << 16;
 
@@ -48,3 +49,19 @@ export class LineWriter {
 }
 
 export const stdout = new LineWriter(1);
+
+/**
+ * Runs a command that must end the process itself (node_pcap's live handle outlives close(),
+ * native.md §1.7): flushes stdout and exits with its code, or with the error's after one line.
+ */
+export async function runThenExit(run: () => Promise<number>): Promise<never> {
+  let code: number;
+  try {
+    code = await run();
+  } catch (err) {
+    stdout.flush();
+    process.exit(reportError(err));
+  }
+  stdout.flush();
+  process.exit(code);
+}

@@ -9,11 +9,11 @@ import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { QuantileSketch, statsFromSketch } from '../metrics/sketch.js';
 import type {
-  DurationStats, EspInfo, Finding, FlowReport, InputReport, PerDirection, PsnCounters, PsnEvent, Sample,
+  DurationStats, EspInfo, Finding, FlowReport, InputReport, PsnCounters, PsnEvent, Sample,
 } from '../metrics/types.js';
 import type { AnomalyCounts } from '../decode/anomalies.js';
 import {
-  APPLICATION_ID, DIRECTIONS, FLOW_COLUMNS, METRICS, MIGRATIONS, PSN_FIELDS, SCHEMA_VERSION, STAT_FIELDS,
+  APPLICATION_ID, DIRECTIONS, FLOW_COLUMNS, METRICS, MIGRATIONS, PSN_FIELDS, STAT_FIELDS,
   type Migration, type StoredMetric,
 } from './store-schema.js';
 

@@ -11,7 +11,7 @@ import { PdmReflector, probeFilter } from '../../send/reflector.js';
 import { CapSink, NEED_NET_RAW, type PacketSink, SinkError, hasCapNetRaw } from '../../send/sink.js';
 import { pdmDeltaNs } from '../../wire/pdm.js';
 import { EXIT_INPUT, EXIT_USAGE, UserError, oneLine } from '../errors.js';
-import { stdout } from '../output.js';
+import { runThenExit, stdout } from '../output.js';
 import { parseDurationNs } from '../units.js';
 
 /** The most replies per second a reflector sends, whatever --max-rate says. */
@@ -122,17 +122,7 @@ export const reflectCommand: CommandModule<object, ReflectArgs> = {
       .example('$0 reflect -i eth0 --delay 5ms --log', 'add 5 ms of server delay and log each reply')
       .epilogue('Needs CAP_NET_RAW (root). Probes without a PDM option, to other ports, or to multicast addresses are ignored.') as unknown as Argv<ReflectArgs>,
   handler: async (args) => {
-    // Ends the process itself: node_pcap's live handle outlives close() (native.md §1.7).
-    let code: number;
-    try {
-      code = await runReflect(args);
-    } catch (err) {
-      stdout.flush();
-      if (!(err instanceof UserError) && process.env.PDMSCOPE_DEBUG) console.error(err);
-      process.stderr.write(`pdmscope: ${oneLine(err)}\n`);
-      process.exit(err instanceof UserError ? err.exitCode : EXIT_INPUT);
-    }
-    stdout.flush();
-    process.exit(code);
+    // node_pcap's live handle keeps the event loop alive after close(): exit explicitly.
+    await runThenExit(() => runReflect(args));
   },
 };

@@ -15,8 +15,8 @@ import { MONOTONIC_CLOCK } from '../../send/pdm-endpoint.js';
 import { LiveReceiver, PcapInjectSink } from '../../send/receiver.js';
 import { PdmSender, type ReplyRecord, type SendSummary, captureFilter } from '../../send/sender.js';
 import { CapSink, NEED_NET_RAW, type PacketSink, SinkError, hasCapNetRaw } from '../../send/sink.js';
-import { EXIT_INPUT, EXIT_USAGE, UserError, oneLine } from '../errors.js';
-import { stdout } from '../output.js';
+import { EXIT_INPUT, EXIT_USAGE, UserError } from '../errors.js';
+import { runThenExit, stdout } from '../output.js';
 import { parseDurationNs } from '../units.js';
 import { TOOL_VERSION } from '../version.js';
 
@@ -97,8 +97,6 @@ export function checkSendArgs(args: SendArgs): { dst: Uint8Array; intervalNs: nu
   if (!(waitNs >= 0)) throw new UserError('--wait must not be negative', EXIT_USAGE);
   return { dst, intervalNs, waitNs };
 }
-
-const sleep = (msec: number): Promise<void> => new Promise((r) => setTimeout(r, msec));
 
 function bindLocalPort(hop: NextHop): Promise<Socket> {
   // An ordinary socket owns the source port: replies reach a listener instead of drawing an
@@ -301,18 +299,7 @@ export const sendCommand: CommandModule<object, SendArgs> = {
       .epilogue('Needs CAP_NET_RAW (root). Probes carry PDM in a Destination Options header; to capture them use the ' +
         'BPF filter `ip6 protochain 17`, not `udp`, which misses UDP behind extension headers.') as unknown as Argv<SendArgs>,
   handler: async (args) => {
-    // node_pcap's live handle keeps the event loop alive after close() (native.md §1.7), so
-    // this command ends the process itself, after flushing, on every path.
-    let code: number;
-    try {
-      code = await runSend(args);
-    } catch (err) {
-      stdout.flush();
-      if (!(err instanceof UserError) && process.env.PDMSCOPE_DEBUG) console.error(err);
-      process.stderr.write(`pdmscope: ${oneLine(err)}\n`);
-      process.exit(err instanceof UserError ? err.exitCode : EXIT_INPUT);
-    }
-    stdout.flush();
-    process.exit(code);
+    // node_pcap's live handle keeps the event loop alive after close(): exit explicitly.
+    await runThenExit(() => runSend(args));
   },
 };
