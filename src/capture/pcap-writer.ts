@@ -189,15 +189,12 @@ class CaptureEncoder {
   }
 }
 
-/** Builds a whole capture in memory. */
-export class PcapWriter {
-  private readonly parts: Buffer[] = [];
-  private readonly encoder: CaptureEncoder;
+/** What both writers offer; they differ only in where full chunks go. */
+abstract class CaptureWriterBase {
+  protected readonly encoder: CaptureEncoder;
 
-  constructor(opts: PcapWriterOptions) {
-    this.encoder = new CaptureEncoder(opts, (chunk, length) => {
-      this.parts.push(Buffer.from(chunk.subarray(0, length)));
-    });
+  constructor(opts: PcapWriterOptions, flush: (chunk: Buffer, length: number) => void) {
+    this.encoder = new CaptureEncoder(opts, flush);
   }
 
   /** pcapng only: adds an IDB and returns its interface id. */
@@ -216,6 +213,18 @@ export class PcapWriter {
   get packets(): number {
     return this.encoder.packets;
   }
+}
+
+/** Builds a whole capture in memory. */
+export class PcapWriter extends CaptureWriterBase {
+  private readonly parts: Buffer[] = [];
+
+  constructor(opts: PcapWriterOptions) {
+    // `parts` is not initialised before super() returns, but the encoder flushes only later.
+    super(opts, (chunk, length) => {
+      this.parts.push(Buffer.from(chunk.subarray(0, length)));
+    });
+  }
 
   /** The capture so far; the writer stays usable. */
   toBuffer(): Buffer {
@@ -228,33 +237,17 @@ export class PcapWriter {
 }
 
 /** Streams a capture to a file in 8 MiB writes (the benchmark writes millions of packets). */
-export class PcapFileWriter {
+export class PcapFileWriter extends CaptureWriterBase {
   private readonly fd: number;
-  private readonly encoder: CaptureEncoder;
   private closed = false;
 
   constructor(path: string, opts: PcapWriterOptions) {
-    this.fd = openSync(path, 'w');
-    this.encoder = new CaptureEncoder(opts, (chunk, length) => {
+    const fd = openSync(path, 'w');
+    super(opts, (chunk, length) => {
       let off = 0;
-      while (off < length) off += writeSync(this.fd, chunk, off, length - off);
+      while (off < length) off += writeSync(fd, chunk, off, length - off);
     });
-  }
-
-  addInterface(linkType: number, opts?: InterfaceOptions): number {
-    return this.encoder.addInterface(linkType, opts);
-  }
-
-  writePacket(frame: Uint8Array, tsNs: bigint, opts?: WritePacketOptions): void {
-    this.encoder.writePacket(frame, tsNs, opts);
-  }
-
-  writeRaw(bytes: Uint8Array): void {
-    this.encoder.writeRaw(bytes);
-  }
-
-  get packets(): number {
-    return this.encoder.packets;
+    this.fd = fd;
   }
 
   get bytesWritten(): number {
