@@ -1,18 +1,21 @@
 // Readable durations for tables, and duration arguments (`5ms`, `250us`, `1.5s`, `2m`).
 
+import { formatDurationNs as formatReportDurationNs } from '../sink/report-format.js';
 import { UserError, EXIT_USAGE } from './errors.js';
 
-/** 1234567 → "1.23 ms"; three significant digits, unit chosen by magnitude. */
+/**
+ * 1234567 → "1.23 ms": the report's formatter (three significant digits, unit by magnitude, no
+ * "1000 µs" after rounding), so terminal and HTML print durations alike. Below 1 ns PDM still
+ * resolves attoseconds (scale 0), so the terminal names ps, fs and as instead of "0.000 ns".
+ */
 export function formatDurationNs(ns: number | null): string {
-  if (ns === null || !Number.isFinite(ns)) return '—';
-  const abs = Math.abs(ns);
-  if (abs === 0) return '0 ns';
-  // PDM reaches down to attoseconds (scale 0); small values keep their own units.
-  const [div, unit] = abs >= 1e9 ? [1e9, 's'] : abs >= 1e6 ? [1e6, 'ms'] : abs >= 1e3 ? [1e3, 'µs'] : abs >= 1 ? [1, 'ns']
-    : abs >= 1e-3 ? [1e-3, 'ps'] : abs >= 1e-6 ? [1e-6, 'fs'] : [1e-9, 'as'];
-  const v = ns / div;
-  const digits = Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2;
-  return `${v.toFixed(div === 1 && Number.isInteger(v) ? 0 : digits)} ${unit}`;
+  if (ns !== null && ns !== 0 && Math.abs(ns) < 1) {
+    const abs = Math.abs(ns);
+    const [div, unit] = abs >= 1e-3 ? [1e-3, 'ps'] : abs >= 1e-6 ? [1e-6, 'fs'] : [1e-9, 'as'];
+    const v = ns / div;
+    return `${v.toFixed(Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2)} ${unit}`;
+  }
+  return formatReportDurationNs(ns);
 }
 
 const UNIT_NS: Record<string, number> = {
