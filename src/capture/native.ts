@@ -51,10 +51,25 @@ interface PcapModule {
 
 let loaded: PcapModule | null = null;
 let warningSink: ((text: string) => void) | null = null;
+let readerWorkers = 0;
+
+/** Whether this thread has loaded node_pcap (then no other thread may: native.md §1.8). */
+export function pcapLoadedHere(): boolean {
+  return loaded !== null;
+}
+
+/** Bookkeeping of file-reader worker threads that hold node_pcap (offline.ts). */
+export function readerWorkersAlive(change: number): void {
+  readerWorkers += change;
+}
 
 /** Loads the addon once; routes libpcap warnings (pcap_lookupnet on IPv6-only links) to `setPcapWarningSink`. */
 export function pcapModule(): PcapModule {
   if (loaded === null) {
+    if (readerWorkers > 0) {
+      // Loading it here now would fail with "Module did not self-register" (native.md §1.8).
+      throw new Error('libpcap is held by the capture-file reader thread; open the live capture after the file is read');
+    }
     const mod = createRequire(import.meta.url)('pcap') as PcapModule;
     // The default handler prints "warning: … - this may not actually work" on stderr.
     mod.warningHandler = (text: string) => { warningSink?.(String(text)); };

@@ -1,18 +1,29 @@
 // Capture files through libpcap (node_pcap): the only module that opens files with the addon.
 //
-// Every file is pre-scanned first (prescan.ts) because node_pcap hides libpcap's errors
-// (native.md §1.3, native-notes/node_pcap.md): unusable files are refused with a one-line
-// CaptureFileError, damaged ones are read as far as libpcap goes and reported incomplete, and the
-// delivered count is checked against the records the pre-scan counted. Defects contained here:
+// Every file is checked because node_pcap hides libpcap's errors (native.md §1.3,
+// native-notes/node_pcap.md): unusable files are refused with a one-line CaptureFileError,
+// damaged ones are read as far as libpcap goes and reported incomplete, and what was delivered
+// is checked against the file (prescan.ts: the whole walk up front, or for an unfiltered pcap the
+// header up front and the record offsets during delivery). Large files are read by libpcap in a
+// worker thread (reader-worker.ts, frame-ring.ts) while this thread takes the frames. Defects contained here:
 // the leaked descriptor per session (finishSession), a throwing callback reaching
 // Nan::FatalException (the try/catch in onPacket), the 65535-byte buffer (SNAP_BUFFER_BYTES),
 // and the allocation + emit per packet (the on_packet_ready hook).
 
 import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { endianness } from 'node:os';
+import { Worker } from 'node:worker_threads';
 
-import { constructSession, linkTypeNumber, type NativePcapSession } from './native.js';
+import { createRingBuffer, FrameRingReader, RECORD_WORDS_BEFORE_FRAME } from './frame-ring.js';
+import { constructSession, linkTypeNumber, type NativePcapSession, pcapLoadedHere, readerWorkersAlive } from './native.js';
 import { type CaptureFileFormat, isFatalProblem, MAX_RECORD_CAPLEN, prescanCapture, type PrescanResult } from './prescan.js';
+
+/** What the reader worker (reader-worker.ts) is given. */
+export interface ReaderWorkerData {
+  sab: SharedArrayBuffer;
+  path: string;
+  filter: string;
+}
 
 /** Thrown for files that cannot be read at all; the message is one line naming the file. */
 export class CaptureFileError extends Error {
@@ -27,11 +38,24 @@ export class CaptureFileError extends Error {
 export interface ReadOptions {
   /** A BPF filter, compiled by libpcap. Note `udp` does not see UDP behind extension headers: use `ip6 protochain 17`. */
   filter?: string;
+  /**
+   * Where libpcap runs: `worker` reads in a worker thread while this thread handles the frames
+   * (two cores busy instead of one); `thread` reads here; `auto` (default) takes the worker for
+   * files of WORKER_MIN_BYTES and more. Once this thread has loaded node_pcap (a live capture,
+   * a `thread` read) every read is `thread`. The environment variable PDMSCOPE_READER=thread|worker
+   * overrides `auto`.
+   */
+  reader?: ReaderMode;
 }
 
+export type ReaderMode = 'auto' | 'thread' | 'worker';
+
+/** Below this size a worker's start-up (tens of ms) costs more than it saves. */
+export const WORKER_MIN_BYTES = 8 * 1024 * 1024;
+
 /**
- * Receives each packet. `frame` is libpcap's shared buffer, reused for the next packet: read
- * bytes [0, capLen) inside the callback and copy what you keep. `tsUs` is µs since the epoch
+ * Receives each packet. `frame` is a shared buffer, reused for the next packet: read bytes
+ * [0, capLen) inside the callback and copy what you keep. `tsUs` is µs since the epoch
  * (nanosecond files arrive truncated to µs by libpcap). Must be synchronous.
  */
 export type FrameCallback = (frame: Buffer, capLen: number, wireLen: number, tsUs: number) => void;
@@ -47,84 +71,210 @@ export interface ReadSummary {
   tsUnitsPerSecond: number;
   /** Packets passed to the callback. */
   delivered: number;
-  /** Packet records the pre-scan counted (before the filter). */
+  /** Packet records in the file (before the filter), from the pre-scan or the delivery. */
   expected: number;
   /** True only when the whole file was read and nothing is missing. */
   complete: boolean;
   /** One line when `complete` is false. */
   error: string | null;
+  /** Where libpcap ran. */
+  reader: 'thread' | 'worker';
 }
 
 /** The buffer libpcap copies each packet into: libpcap's own ceiling, so nothing is clipped. */
 const SNAP_BUFFER_BYTES = MAX_RECORD_CAPLEN;
 const HOST_LE = endianness() === 'LE';
 
+/** What one libpcap pass over a file ended with. */
+export interface DrainResult {
+  /** node_pcap's link-type name, null when the file did not open. */
+  linkTypeName: string | null;
+  /** One line when libpcap could not open the file or compile the filter. */
+  openError: string | null;
+}
+
 /**
- * Reads a pcap or pcapng file, calling `onFrame` for each packet, and resolves with what was read.
- * `onOpen` gets the LINKTYPE_* number before the first frame. Throws (rejects with) a
- * CaptureFileError for a missing, empty, non-capture or mixed-link-type file or a bad filter;
- * rejects with the callback's own error if `onFrame` throws (reading stops there).
+ * Opens `path` with node_pcap (in the calling thread) and calls `onPacket` with libpcap's shared
+ * buffer and the 16-byte header (sec, usec, caplen, len in host order) for every packet, until
+ * the end of the file or `onPacket` returns false. `onPacket` must not throw.
  */
-export async function readCaptureFile(path: string, options: ReadOptions, onFrame: FrameCallback,
-  onOpen?: (linkType: number) => void): Promise<ReadSummary> {
-  const scan = prescanCapture(path);
-  if (isFatalProblem(scan.problem)) throw new CaptureFileError(path, scan.problem!.message);
-  const summary: ReadSummary = {
-    path, format: scan.format!, linkType: scan.linkType, linkTypes: scan.linkTypes.slice(),
-    tsUnitsPerSecond: scan.tsUnitsPerSecond, delivered: 0, expected: scan.packets, complete: false, error: null,
-  };
-  if (scan.linkType === null) {
-    // A pcapng with a section header and no interface: libpcap refuses to open it ("no Interface
-    // Description Blocks"), though nothing is wrong when it holds no packets either.
-    return finishSummary(summary, scan, true, null);
-  }
-  onOpen?.(scan.linkType);
-  return new Promise<ReadSummary>((resolve, reject) => {
-    let callbackError: unknown = null;
+export function drainWithLibpcap(path: string, filter: string, onPacket: (buf: Buffer, header: Buffer) => boolean): Promise<DrainResult> {
+  return new Promise<DrainResult>((resolve) => {
     let stopped = false;
-    let delivered = 0;
-    const onPacket = function onPacket(this: NativePcapSession): void {
+    const hook = function onPacketReady(this: NativePcapSession): void {
       if (stopped) return;
-      const h = this.header;
-      const sec = HOST_LE ? h.readUInt32LE(0) : h.readUInt32BE(0);
-      const usec = HOST_LE ? h.readUInt32LE(4) : h.readUInt32BE(4);
-      const capLen = HOST_LE ? h.readUInt32LE(8) : h.readUInt32BE(8);
-      const wireLen = HOST_LE ? h.readUInt32LE(12) : h.readUInt32BE(12);
-      try {
-        onFrame(this.buf, capLen <= this.buf.length ? capLen : this.buf.length, wireLen, sec * 1e6 + usec);
-        delivered++;
-      } catch (err) {
-        // Thrown through the addon it would go to Nan::FatalException and end the process.
-        callbackError = err;
+      if (!onPacket(this.buf, this.header)) {
         stopped = true;
         this.session.close(); // pcap_breakloop: the next pcap_dispatch returns -2 and frees the handle
       }
     };
-    const openBefore = options.filter !== undefined && options.filter !== '' ? descriptorsOpenOn(path) : -1;
-    const { session, error } = constructSession(onPacket, false, path, options.filter ?? '', 0, SNAP_BUFFER_BYTES, 1000, true);
+    const openBefore = filter !== '' ? descriptorsOpenOn(path) : -1;
+    const { session, error } = constructSession(hook, false, path, filter, 0, SNAP_BUFFER_BYTES, 1000, true);
     if (error !== null) {
       freeHalfOpenSession(session, path, openBefore);
       const text = error instanceof Error ? error.message : String(error);
-      const what = options.filter !== undefined && options.filter !== '' ? `bad filter '${options.filter}': ${text}` : `libpcap cannot read it: ${text}`;
-      reject(new CaptureFileError(path, `${path}: ${what}`.split('\n')[0]!));
+      const what = filter !== '' ? `bad filter '${filter}': ${text}` : `libpcap cannot read it: ${text}`;
+      resolve({ linkTypeName: null, openError: `${path}: ${what}`.split('\n')[0]! });
       return;
     }
     session.once('complete', () => {
       // Runs right after the synchronous drain (native.md §1.3).
       finishSession(session, stopped);
-      summary.delivered = delivered;
-      if (callbackError !== null) {
-        reject(callbackError);
-        return;
-      }
-      const lt = linkTypeNumber(session.link_type);
-      if (lt !== scan.linkType && !(lt === 101 && (scan.linkType === 12 || scan.linkType === 14))) {
-        // Not expected to happen; recorded rather than hidden.
-        summary.error = `${path}: libpcap reports link type ${session.link_type}, the file header says ${scan.linkType}`;
-      }
-      resolve(finishSummary(summary, scan, options.filter === undefined || options.filter === '', summary.error));
+      resolve({ linkTypeName: session.link_type, openError: null });
     });
   });
+}
+
+/** Frames handed over so far and the file offset the next pcap record would start at. */
+class Delivery {
+  delivered = 0;
+  /** Only meaningful for pcap files read without a filter (every record is delivered). */
+  nextRecordOffset = 24;
+  callbackError: unknown = null;
+  stopped = false;
+}
+
+/**
+ * Reads a pcap or pcapng file, calling `onFrame` for each packet, and resolves with what was read.
+ * `onOpen` gets the LINKTYPE_* number before the first frame. Throws (rejects with) a
+ * CaptureFileError for a missing, empty, non-capture or mixed-link-type file or a bad filter;
+ * rejects with the callback's own error if `onFrame` throws (reading stops there).
+ *
+ * A pcap file read without a filter is checked as it is delivered (each record must start where
+ * the previous one ended and the last must end at the end of the file); only when that check
+ * fails is the whole file pre-scanned to say what is wrong. Other files are pre-scanned first.
+ */
+export async function readCaptureFile(path: string, options: ReadOptions, onFrame: FrameCallback,
+  onOpen?: (linkType: number) => void): Promise<ReadSummary> {
+  const filter = options.filter ?? '';
+  const head = prescanCapture(path, { headerOnly: filter === '' });
+  if (isFatalProblem(head.problem)) throw new CaptureFileError(path, head.problem!.message);
+  const reader = chooseReader(options.reader, head.fileBytes);
+  const summary: ReadSummary = {
+    path, format: head.format!, linkType: head.linkType, linkTypes: head.linkTypes.slice(),
+    tsUnitsPerSecond: head.tsUnitsPerSecond, delivered: 0, expected: head.packets, complete: false, error: null, reader,
+  };
+  if (head.linkType === null) {
+    // A pcapng with a section header and no interface: libpcap refuses to open it ("no Interface
+    // Description Blocks"), though nothing is wrong when it holds no packets either.
+    return finishSummary(summary, head, true, null);
+  }
+  onOpen?.(head.linkType);
+  const delivery = new Delivery();
+  const drained = reader === 'worker'
+    ? await readInWorker(path, filter, onFrame, delivery)
+    : await drainWithLibpcap(path, filter, threadDelivery(onFrame, delivery));
+  summary.delivered = delivery.delivered;
+  if (delivery.callbackError !== null) throw delivery.callbackError;
+  if (drained.openError !== null) throw new CaptureFileError(path, drained.openError);
+  let mismatch: string | null = null;
+  const lt = drained.linkTypeName === null ? null : linkTypeNumber(drained.linkTypeName);
+  if (lt !== head.linkType && !(lt === 101 && (head.linkType === 12 || head.linkType === 14))) {
+    // Not expected to happen; recorded rather than hidden.
+    mismatch = `${path}: libpcap reports link type ${drained.linkTypeName}, the file header says ${head.linkType}`;
+  }
+  let scan = head;
+  if (!head.recordsWalked) {
+    if (delivery.nextRecordOffset === head.fileBytes) {
+      scan = { ...head, packets: delivery.delivered, packetsBeforeProblem: delivery.delivered, complete: true, recordsWalked: true };
+    } else {
+      scan = prescanCapture(path); // something is off: the full walk names it
+    }
+    summary.expected = scan.packets;
+  }
+  return finishSummary(summary, scan, filter === '', mismatch);
+}
+
+function chooseReader(requested: ReaderMode | undefined, fileBytes: number): 'thread' | 'worker' {
+  const env = process.env['PDMSCOPE_READER'];
+  const mode = requested !== undefined && requested !== 'auto' ? requested
+    : env === 'thread' || env === 'worker' ? env : 'auto';
+  // Once this thread has loaded node_pcap no worker can (native.md §1.8): read here instead.
+  if (pcapLoadedHere()) return 'thread';
+  if (mode === 'auto') return fileBytes >= WORKER_MIN_BYTES ? 'worker' : 'thread';
+  return mode;
+}
+
+/** The per-packet hook for reading in this thread. */
+function threadDelivery(onFrame: FrameCallback, d: Delivery): (buf: Buffer, h: Buffer) => boolean {
+  return (buf, h) => {
+    const sec = HOST_LE ? h.readUInt32LE(0) : h.readUInt32BE(0);
+    const usec = HOST_LE ? h.readUInt32LE(4) : h.readUInt32BE(4);
+    const capLen = HOST_LE ? h.readUInt32LE(8) : h.readUInt32BE(8);
+    const wireLen = HOST_LE ? h.readUInt32LE(12) : h.readUInt32BE(12);
+    try {
+      onFrame(buf, capLen <= buf.length ? capLen : buf.length, wireLen, sec * 1e6 + usec);
+    } catch (err) {
+      // Thrown through the addon it would go to Nan::FatalException and end the process.
+      d.callbackError = err;
+      return false;
+    }
+    d.delivered++;
+    d.nextRecordOffset += 16 + capLen;
+    return true;
+  };
+}
+
+/** One reader worker at a time: node_pcap cannot be loaded by two live threads (native.md §1.8). */
+let workerTurn: Promise<void> = Promise.resolve();
+
+async function readInWorker(path: string, filter: string, onFrame: FrameCallback, d: Delivery): Promise<DrainResult> {
+  const previous = workerTurn;
+  let release!: () => void;
+  workerTurn = new Promise<void>((r) => { release = r; });
+  await previous;
+  try {
+    return await runReaderWorker(path, filter, onFrame, d);
+  } finally {
+    release();
+  }
+}
+
+async function runReaderWorker(path: string, filter: string, onFrame: FrameCallback, d: Delivery): Promise<DrainResult> {
+  const sab = createRingBuffer();
+  const ring = new FrameRingReader(sab);
+  readerWorkersAlive(+1);
+  const worker = new Worker(new URL('./reader-worker.js', import.meta.url), { workerData: { sab, path, filter } satisfies ReaderWorkerData });
+  let workerError: unknown = null;
+  let gone = false;
+  const exited = new Promise<void>((resolve) => {
+    worker.once('error', (err) => { workerError = err; });
+    worker.once('exit', () => { gone = true; readerWorkersAlive(-1); resolve(); });
+  });
+  // The frame handed to onFrame: a private copy of each record, so callers get an ordinary
+  // Buffer starting at 0, as from libpcap.
+  const frame = Buffer.allocUnsafeSlow(SNAP_BUFFER_BYTES + 4);
+  const frameWords = new Int32Array(frame.buffer, frame.byteOffset, frame.length >> 2);
+  const ended = await ring.drain((w, start, end) => {
+    let i = start;
+    while (i < end) {
+      const capLen = w[i]!;
+      const wireLen = w[i + 1]!;
+      const tsUs = (w[i + 2]! >>> 0) * 1e6 + (w[i + 3]! >>> 0);
+      const n = (capLen + 3) >> 2;
+      const from = i + RECORD_WORDS_BEFORE_FRAME;
+      for (let k = 0; k < n; k++) frameWords[k] = w[from + k]!;
+      try {
+        onFrame(frame, capLen, wireLen, tsUs);
+      } catch (err) {
+        d.callbackError = err;
+        return false;
+      }
+      d.delivered++;
+      d.nextRecordOffset += 16 + capLen;
+      i = from + n;
+    }
+    return true;
+  }, () => gone);
+  if (!ended) ring.stop();
+  await exited;
+  const info = ring.info() as DrainResult | null;
+  if (d.callbackError !== null) return { linkTypeName: info?.linkTypeName ?? null, openError: null };
+  if (info === null || !ended) {
+    const why = workerError instanceof Error ? workerError.message : 'it ended without a word';
+    return { linkTypeName: null, openError: `${path}: the reader thread failed: ${why}`.split('\n')[0]! };
+  }
+  return info;
 }
 
 function finishSummary(summary: ReadSummary, scan: PrescanResult, unfiltered: boolean, mismatch: string | null): ReadSummary {

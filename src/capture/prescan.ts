@@ -73,6 +73,13 @@ export interface PrescanResult {
   packetsBeforeProblem: number;
   /** No problem found: the walk reached the end of the file exactly. */
   complete: boolean;
+  /**
+   * False when only the file header was read (`headerOnly` on a pcap file): `packets` is then
+   * unknown (-1) and the reader checks the records as libpcap delivers them.
+   */
+  recordsWalked: boolean;
+  /** Bytes of a pcap record header (16; 24 in the modified format); 0 for pcapng. */
+  recordHeaderBytes: number;
   problem: CaptureProblem | null;
 }
 
@@ -99,10 +106,10 @@ class FileSource implements ByteSource {
   private valid = 0;
   private readonly fd: number;
 
-  constructor(fd: number, size: number) {
+  constructor(fd: number, size: number, chunkBytes = CHUNK_BYTES) {
     this.fd = fd;
     this.size = size;
-    this.buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(size, 64)));
+    this.buf = Buffer.allocUnsafe(Math.min(chunkBytes, Math.max(size, 64)));
   }
 
   ensure(off: number, n: number): boolean {
@@ -142,13 +149,16 @@ function adjustSnapLen(snapLen: number): number {
 class Walk {
   readonly r: PrescanResult;
   private readonly src: ByteSource;
+  private readonly headerOnly: boolean;
   private le = true;
 
-  constructor(path: string, src: ByteSource) {
+  constructor(path: string, src: ByteSource, headerOnly = false) {
     this.src = src;
+    this.headerOnly = headerOnly;
     this.r = {
       path, fileBytes: src.size, format: null, bigEndian: false, linkTypes: [], linkType: null,
       interfaces: [], tsUnitsPerSecond: 1e6, packets: 0, packetsBeforeProblem: 0, complete: false, problem: null,
+      recordsWalked: true, recordHeaderBytes: 0,
     };
   }
 
@@ -217,6 +227,13 @@ class Walk {
     r.linkType = linkType;
     r.tsUnitsPerSecond = tsUnits;
     const hdrLen = magic === PCAP_MAGIC_MODIFIED ? 24 : 16;
+    r.recordHeaderBytes = hdrLen;
+    if (this.headerOnly) {
+      r.recordsWalked = false;
+      r.packets = -1;
+      r.packetsBeforeProblem = -1;
+      return r;
+    }
     const size = this.src.size;
     let off = 24;
     let packets = 0;
@@ -394,8 +411,12 @@ class Walk {
   }
 }
 
-/** Walks the capture file at `path`. Never throws: I/O problems come back as `unreadable`. */
-export function prescanCapture(path: string): PrescanResult {
+/**
+ * Walks the capture file at `path`. Never throws: I/O problems come back as `unreadable`.
+ * `headerOnly` stops a pcap file after its header (a pcapng is always walked: its interfaces
+ * can disagree anywhere in the file).
+ */
+export function prescanCapture(path: string, options: { headerOnly?: boolean } = {}): PrescanResult {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -405,7 +426,8 @@ export function prescanCapture(path: string): PrescanResult {
   try {
     const st = fstatSync(fd);
     if (st.isDirectory()) return unreadable(path, Object.assign(new Error('is a directory'), { code: 'EISDIR' }));
-    return new Walk(path, new FileSource(fd, st.size)).run();
+    const headerOnly = options.headerOnly === true;
+    return new Walk(path, new FileSource(fd, st.size, headerOnly ? 64 * 1024 : CHUNK_BYTES), headerOnly).run();
   } catch (err) {
     return unreadable(path, err);
   } finally {
@@ -430,7 +452,7 @@ function unreadable(path: string, err: unknown): PrescanResult {
   const text = (code !== undefined ? ERRNO_TEXT[code] : undefined) ?? (err instanceof Error ? err.message : String(err));
   return {
     path, fileBytes: 0, format: null, bigEndian: false, linkTypes: [], linkType: null, interfaces: [],
-    tsUnitsPerSecond: 1e6, packets: 0, packetsBeforeProblem: 0, complete: false,
+    tsUnitsPerSecond: 1e6, packets: 0, packetsBeforeProblem: 0, complete: false, recordsWalked: true, recordHeaderBytes: 0,
     problem: { kind: 'unreadable', message: `${path}: ${text}`, offset: 0, record: 0 },
   };
 }

@@ -1,0 +1,73 @@
+// The node_pcap offline adapter, libpcap in a worker thread (frame-ring.ts): the shared reader
+// cases, then what only the worker has — ring wrap-around, a stop while the writer is blocked,
+// the choice of reader. This process never loads node_pcap in its main thread (native.md §1.8).
+
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { test } from 'node:test';
+
+import { readCaptureFile, type ReaderMode } from '../src/capture/offline.js';
+import { file, offlineReaderCases, pdmCapture, read, wrappingCapture } from './support/offline-cases.js';
+
+offlineReaderCases('worker');
+
+/** The records of a little-endian µs pcap, parsed here: an oracle independent of libpcap. */
+function recordsOf(bytes: Buffer): string[] {
+  const out: string[] = [];
+  for (let off = 24; off < bytes.length;) {
+    const sec = bytes.readUInt32LE(off);
+    const usec = bytes.readUInt32LE(off + 4);
+    const capLen = bytes.readUInt32LE(off + 8);
+    const wireLen = bytes.readUInt32LE(off + 12);
+    const frame = bytes.subarray(off + 16, off + 16 + capLen);
+    out.push(`${capLen} ${wireLen} ${sec * 1e6 + usec} ${createHash('sha1').update(frame).digest('hex')}`);
+    off += 16 + capLen;
+  }
+  return out;
+}
+
+test('worker: every frame arrives intact and in order across ring wrap-arounds (1 B to 256 KiB)', async () => {
+  const { bytes, frames } = wrappingCapture();
+  const path = file('wrap.pcap', bytes);
+  const seen: string[] = [];
+  const s = await readCaptureFile(path, { reader: 'worker' }, (frame, capLen, wireLen, tsUs) => {
+    seen.push(`${capLen} ${wireLen} ${tsUs} ${createHash('sha1').update(frame.subarray(0, capLen)).digest('hex')}`);
+  });
+  assert.equal(s.reader, 'worker');
+  assert.equal(s.complete, true, s.error ?? '');
+  assert.equal(s.delivered, frames);
+  assert.deepEqual(seen, recordsOf(bytes));
+});
+
+test('worker: a callback that throws while the writer waits for room stops the read; the next read works', async () => {
+  const path = file('wrap-throw.pcap', wrappingCapture().bytes);
+  let calls = 0;
+  await assert.rejects(readCaptureFile(path, { reader: 'worker' }, () => {
+    calls++;
+    if (calls === 30) throw new Error('stop here');
+  }), /stop here/);
+  assert.equal(calls, 30);
+  const { s } = await read(path, 'worker');
+  assert.equal(s.complete, true);
+  assert.equal(s.reader, 'worker');
+});
+
+test('worker: auto reads small files here and large ones in the worker; PDMSCOPE_READER overrides auto', async () => {
+  const big = file('auto-big.pcap', wrappingCapture().bytes);
+  assert.equal((await read(big, 'auto')).s.reader, 'worker');
+  process.env['PDMSCOPE_READER'] = 'worker';
+  const small = file('auto-small.pcap', pdmCapture({ format: 'pcap', linkType: 1 }, 3));
+  try {
+    assert.equal((await read(small, 'auto')).s.reader, 'worker');
+  } finally {
+    delete process.env['PDMSCOPE_READER'];
+  }
+  // Once this thread has loaded node_pcap, no worker can (native.md §1.8): every read stays here.
+  const here = await read(small, 'auto');
+  assert.equal(here.s.reader, 'thread');
+  assert.equal(here.s.complete, true);
+  const requested: ReaderMode = 'worker';
+  const after = await read(big, requested);
+  assert.equal(after.s.reader, 'thread');
+  assert.equal(after.s.complete, true);
+});
