@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type BetterSqlite3 from 'better-sqlite3';
 import { QuantileSketch } from '../metrics/sketch.js';
-import { StoreError, openStore } from './store.js';
+import { StoreError, openStore, sampleInsertOrder } from './store.js';
+import { SAMPLE_METRICS, SampleColumns } from './sample-columns.js';
+import type { Sample } from '../metrics/types.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './store-schema.js';
 import { testFlow, testRunMeta, testSamples } from './store-testing.js';
 
@@ -55,7 +57,7 @@ test('forward migrations run in order and keep data; a newer schema is refused i
   assert.equal(raw.prepare('SELECT note FROM runs').pluck().get(), 'migrated');
   raw.pragma('user_version = 99');
   raw.close();
-  assert.throws(() => openStore(path), oneLineStoreError(/schema version 99 is newer than this pdmscope knows \(1\)/));
+  assert.throws(() => openStore(path), oneLineStoreError(new RegExp(`schema version 99 is newer than this pdmscope knows \\(${SCHEMA_VERSION}\\)`)));
   assert.throws(() => openStore(path, { readonly: true }), oneLineStoreError(/newer/));
   // Refusal did not touch the file.
   const check = new Database(path, { readonly: true });
@@ -346,4 +348,155 @@ test('a damaged stored sketch is a clear error, not a crash', () => {
   assert.throws(() => again.queryFlows({ merge: true }), oneLineStoreError(/damaged sketch/));
   assert.equal(again.queryFlows().length, 1);
   again.close();
+});
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Samples of `flows` flows interleaved, time order broken by a second "file" that restarts the clock. */
+function randomSamples(seed: number, count: number, flows: number): Sample[] {
+  const random = mulberry32(seed);
+  const out: Sample[] = [];
+  for (let i = 0; i < count; i++) {
+    const restart = i > count / 2 ? -500 : 0;
+    out.push({
+      flow_index: Math.floor(random() * flows),
+      // Coarse timestamps so that equal ts_us within a flow and metric occur often.
+      ts_us: 1_700_000_000_000_000 + restart + Math.floor(i / 3) + (random() < 0.1 ? -Math.floor(random() * 50) : 0),
+      metric: SAMPLE_METRICS[Math.floor(random() * SAMPLE_METRICS.length)]!,
+      value_ns: random() * 1e9,
+      psn: i & 0xffff,
+      frame: i + 1,
+    });
+  }
+  return out;
+}
+
+test('sampleInsertOrder: by flow id, metric name, time, ties in arrival order (same as sorting the objects)', () => {
+  const samples = randomSamples(11, 20_000, 37);
+  // Flow ids in a different order than the flow indices, as after replaced runs.
+  const ids = new Map<number, number>();
+  for (let f = 0; f < 37; f++) ids.set(f, 1000 + ((f * 17) % 37));
+  const columns = SampleColumns.from(samples);
+  const { order, groupStart, flowIdByRank } = sampleInsertOrder(columns, ids);
+  const expected = samples.map((s, i) => ({ s, i })).sort((a, b) =>
+    ids.get(a.s.flow_index)! - ids.get(b.s.flow_index)! ||
+    (a.s.metric < b.s.metric ? -1 : a.s.metric > b.s.metric ? 1 : 0) ||
+    a.s.ts_us - b.s.ts_us || a.i - b.i).map((x) => x.i);
+  assert.deepEqual([...order], expected);
+  assert.deepEqual(flowIdByRank, [...ids.values()].sort((a, b) => a - b));
+  assert.equal(groupStart.length, flowIdByRank.length * SAMPLE_METRICS.length + 1);
+  assert.equal(groupStart[groupStart.length - 1], samples.length);
+  for (let g = 0; g + 1 < groupStart.length; g++) {
+    const flowId = flowIdByRank[Math.floor(g / SAMPLE_METRICS.length)]!;
+    const metric = SAMPLE_METRICS[g % SAMPLE_METRICS.length]!;
+    for (let j = groupStart[g]!; j < groupStart[g + 1]!; j++) {
+      const s = samples[order[j]!]!;
+      assert.equal(ids.get(s.flow_index), flowId);
+      assert.equal(s.metric, metric);
+    }
+  }
+  // Sparse flow indices take the Map path and give the same order.
+  const sparseSamples = samples.map((s) => ({ ...s, flow_index: s.flow_index * 1_000_000 }));
+  const sparseIds = new Map([...ids].map(([f, id]) => [f * 1_000_000, id]));
+  assert.deepEqual([...sampleInsertOrder(SampleColumns.from(sparseSamples), sparseIds).order], expected);
+  assert.throws(() => sampleInsertOrder(SampleColumns.from([{ ...samples[0]!, flow_index: 99 }]), ids), /flow_index 99/);
+});
+
+test('writeRun stores the same rows from a SampleColumns batch as from Sample objects', () => {
+  const samples = randomSamples(3, 3000, 5);
+  const flows = [0, 1, 2, 3, 4].map((f) => testFlow(f));
+  const dump = (path: string): unknown[] => {
+    const raw = new Database(path, { readonly: true });
+    const rows = raw.prepare('SELECT f.flow_index, s.ts_us, s.metric, s.value_ns, s.psn, s.frame, s.seq FROM samples s JOIN flows f ON f.id = s.flow_id ORDER BY f.flow_index, s.metric, s.ts_us, s.seq').raw(true).all();
+    raw.close();
+    return rows;
+  };
+  const a = freshPath(), b = freshPath();
+  const sa = openStore(a);
+  assert.equal(sa.writeRun(testRunMeta(), flows, samples).samples, 3000);
+  sa.close();
+  const sb = openStore(b);
+  assert.equal(sb.writeRun(testRunMeta(), flows, SampleColumns.from(samples)).samples, 3000);
+  sb.close();
+  const rowsA = dump(a);
+  assert.equal(rowsA.length, 3000);
+  assert.deepEqual(rowsA, dump(b));
+  // Every stored value is the sample's own; seq is the arrival index.
+  const bySeq = [...rowsA].sort((x, y) => ((x as number[])[6]! - (y as number[])[6]!));
+  bySeq.forEach((row, i) => {
+    const s = samples[i]!;
+    assert.deepEqual(row, [s.flow_index, s.ts_us, s.metric, s.value_ns, s.psn, s.frame, i]);
+  });
+});
+
+test('equal timestamps of one flow and metric are all kept, in arrival order, also across live batches', () => {
+  const path = freshPath();
+  const store = openStore(path);
+  const tie = (frame: number): Sample => ({ flow_index: 0, ts_us: 1_700_000_000_000_000, metric: 'rtd', value_ns: frame, psn: frame, frame });
+  store.writeRun(testRunMeta(), [testFlow(0)], [tie(1), tie(2), tie(3)]);
+  const [flow] = store.queryFlows();
+  assert.deepEqual(store.querySamples({ flowId: flow!.id, metric: 'rtd' }).map((s) => s.frame), [1, 2, 3]);
+  const live = store.beginLiveRun(testRunMeta({ kind: 'live', content_hash: null }));
+  live.upsertFlows([testFlow(0)]);
+  assert.equal(live.appendSamples([tie(10), tie(11)]), 2);
+  live.flush({ samples: [tie(12)] });
+  assert.equal(live.appendSamples(SampleColumns.from([tie(13), tie(14)])), 2);
+  live.finish({});
+  const liveFlow = store.queryFlows({ runId: live.runId })[0]!;
+  assert.deepEqual(store.querySamples({ flowId: liveFlow.id, metric: 'rtd' }).map((s) => s.frame), [10, 11, 12, 13, 14]);
+  assert.deepEqual(store.querySamples({ flowId: liveFlow.id, metric: 'rtd', limit: 2 }).map((s) => s.frame), [10, 11]);
+  store.close();
+});
+
+test('migration 1 → 2: samples move to the WITHOUT ROWID table with their values and order', () => {
+  const path = freshPath();
+  const v1 = openStore(path, { migrations: MIGRATIONS.slice(0, 1) });
+  const samples: Sample[] = [
+    { flow_index: 0, ts_us: 30, metric: 'rtd', value_ns: 3.5, psn: 3, frame: 30 },
+    { flow_index: 0, ts_us: 10, metric: 'rtd', value_ns: 1.25, psn: 1, frame: 10 },
+    { flow_index: 0, ts_us: 10, metric: 'rtd', value_ns: 1.5, psn: 2, frame: 11 },
+    { flow_index: 0, ts_us: 20, metric: 'server_delay', value_ns: 2e10, psn: 2, frame: 20 },
+    { flow_index: 1, ts_us: 5, metric: 'total', value_ns: 9, psn: 9, frame: 5 },
+  ];
+  // A v1 store as the previous release wrote it: rowid table, samples_flow index, no seq.
+  const raw1 = new Database(path);
+  raw1.prepare('INSERT INTO runs (kind, status, started_at_us, command, inputs, packets, anomalies, tool_version) VALUES (?, ?, 1, ?, ?, ?, ?, ?)')
+    .run('analyze', 'complete', 'x', '[]', '{}', '{}', 'old');
+  v1.close();
+  const ins = raw1.prepare('INSERT INTO samples (run_id, flow_id, ts_us, metric, value_ns, psn, frame) VALUES (1, ?, ?, ?, ?, ?, ?)');
+  for (const s of samples) ins.run(s.flow_index + 1, s.ts_us, s.metric, s.value_ns, s.psn, s.frame);
+  assert.equal(raw1.pragma('user_version', { simple: true }), 1);
+  raw1.close();
+  const store = openStore(path);
+  assert.deepEqual(store.querySamples({ flowId: 1, metric: 'rtd' }).map((s) => [s.ts_us, s.frame]), [[10, 10], [10, 11], [30, 30]]);
+  assert.deepEqual(store.querySamples({ flowId: 1 }).map((s) => s.frame), [10, 11, 20, 30]);
+  assert.deepEqual(store.querySamples({ flowId: 2 }), [{ ts_us: 5, metric: 'total', value_ns: 9, psn: 9, frame: 5 }]);
+  store.close();
+  const raw = new Database(path, { readonly: true });
+  assert.equal(raw.pragma('user_version', { simple: true }), 2);
+  const sql = raw.prepare(`SELECT sql FROM sqlite_schema WHERE name = 'samples'`).pluck().get() as string;
+  assert.match(sql, /PRIMARY KEY \(flow_id, metric, ts_us, seq\)\s*\) WITHOUT ROWID/);
+  assert.equal(raw.prepare(`SELECT count(*) FROM sqlite_schema WHERE name IN ('samples_flow', 'samples_v2')`).pluck().get(), 0);
+  // The old rowids became seq: the tie at ts 10 keeps its insertion order.
+  assert.deepEqual(raw.prepare('SELECT seq FROM samples WHERE flow_id = 1 AND metric = ? ORDER BY ts_us, seq').pluck().all('rtd'), [2, 3, 1]);
+  raw.close();
+});
+
+test('a flow\'s samples of one metric are read from the primary key in order, without a sort step', () => {
+  const store = openStore(freshPath());
+  store.writeRun(testRunMeta(), [testFlow(0)], testSamples(1, 10));
+  const plan = store.readonlySql('EXPLAIN QUERY PLAN SELECT ts_us, metric, value_ns, psn, frame FROM samples WHERE flow_id = 1 AND metric = \'rtd\' ORDER BY ts_us, seq');
+  const detail = plan.rows.map((r) => String(r[plan.columns.indexOf('detail')])).join('; ');
+  assert.match(detail, /USING PRIMARY KEY \(flow_id=\? AND metric=\?\)/);
+  assert.doesNotMatch(detail, /TEMP B-TREE/);
+  store.close();
 });

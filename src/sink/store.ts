@@ -16,6 +16,7 @@ import {
   APPLICATION_ID, DIRECTIONS, FLOW_COLUMNS, METRICS, MIGRATIONS, PSN_FIELDS, STAT_FIELDS,
   type Migration, type StoredMetric,
 } from './store-schema.js';
+import { SAMPLE_METRICS, SampleColumns } from './sample-columns.js';
 
 const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
 type Db = BetterSqlite3.Database;
@@ -183,7 +184,9 @@ export interface OpenOptions {
 
 /** Rows per multi-VALUES statement for bulk tables (native.md §4.3). */
 const BULK_ROWS = 100;
-const SAMPLE_COLUMNS = ['run_id', 'flow_id', 'ts_us', 'metric', 'value_ns', 'psn', 'frame'];
+const SAMPLE_COLUMNS = ['run_id', 'flow_id', 'ts_us', 'metric', 'value_ns', 'psn', 'frame', 'seq'];
+/** Rows per samples INSERT. */
+const SAMPLE_BULK_ROWS = 500;
 const PSN_EVENT_COLUMNS = ['run_id', 'flow_id', 'ts_us', 'direction', 'kind', 'count', 'psn', 'frame'];
 
 function describe(err: unknown): string {
@@ -391,32 +394,44 @@ function parseJson<T>(text: unknown, fallback: T): T {
   try { return JSON.parse(text) as T; } catch { return fallback; }
 }
 
-/** Bulk inserter: a fixed BULK_ROWS-row multi-VALUES statement plus a one-row statement for the tail. */
+/** Bulk inserter: a fixed multi-VALUES statement of `rows` rows plus a one-row statement for the tail. */
 class BulkInsert {
   private readonly many: Stmt;
   private readonly one: Stmt;
   private readonly width: number;
-  private readonly buffer: unknown[];
+  private readonly rows: number;
+  /** Values of the rows being gathered, row after row in column order; see slot(). */
+  readonly buffer: unknown[];
   private filled = 0;
   inserted = 0;
 
-  constructor(db: Db, table: string, columns: readonly string[]) {
+  constructor(db: Db, table: string, columns: readonly string[], rows = BULK_ROWS) {
     this.width = columns.length;
+    this.rows = rows;
     const row = `(${columns.map(() => '?').join(', ')})`;
     const head = `INSERT INTO ${table} (${columns.join(', ')}) VALUES `;
-    this.many = db.prepare(head + Array.from({ length: BULK_ROWS }, () => row).join(', '));
+    this.many = db.prepare(head + Array.from({ length: rows }, () => row).join(', '));
     this.one = db.prepare(head + row);
-    this.buffer = new Array<unknown>(this.width * BULK_ROWS);
+    this.buffer = new Array<unknown>(this.width * rows);
   }
 
   /** Call with the row's values in column order. */
   push(values: readonly unknown[]): void {
-    const base = this.filled * this.width;
+    const base = this.slot();
     for (let i = 0; i < this.width; i++) this.buffer[base + i] = values[i];
-    if (++this.filled === BULK_ROWS) {
+    this.commit();
+  }
+
+  /** Where the next row's values go in `buffer`; write all of them, then commit(). */
+  slot(): number {
+    return this.filled * this.width;
+  }
+
+  commit(): void {
+    if (++this.filled === this.rows) {
       this.many.run(this.buffer);
       this.filled = 0;
-      this.inserted += BULK_ROWS;
+      this.inserted += this.rows;
     }
   }
 
@@ -428,6 +443,72 @@ class BulkInsert {
     this.inserted = 0;
     return n;
   }
+}
+
+export interface SampleOrder {
+  /** Sample indices (into the SampleColumns) in insert order. */
+  order: Uint32Array;
+  /**
+   * Group g = rank * SAMPLE_METRICS.length + metric code holds order[groupStart[g]] up to
+   * order[groupStart[g + 1]]: the samples of flow flowIdByRank[rank] and metric SAMPLE_METRICS[code].
+   */
+  groupStart: Uint32Array;
+  /** The flow ids of the batch, ascending. */
+  flowIdByRank: number[];
+}
+
+/**
+ * The order in which to insert a batch of samples: by flow id, metric (byte order of the name)
+ * and time, ties in arrival order, which is the samples table's key order. A counting sort on
+ * (flow, metric) keeps arrival order within each group, and arrival order is time order within
+ * one capture file; only a group that is not (several files, live batches) is sorted by time.
+ */
+export function sampleInsertOrder(columns: SampleColumns, flowIds: ReadonlyMap<number, number>): SampleOrder {
+  const n = columns.length;
+  const flowIndex = columns.flowIndex;
+  // A dense flow_index → slot table where indices are small (they count flows), else a Map.
+  let maxIndex = 0;
+  for (let i = 0; i < n; i++) if (flowIndex[i]! > maxIndex) maxIndex = flowIndex[i]!;
+  const dense = maxIndex < 4 * flowIds.size + 65_536 ? new Int32Array(maxIndex + 1).fill(-1) : null;
+  const sparse = dense === null ? new Map<number, number>() : null;
+  const slotFlowId: number[] = [];
+  const slotOfSample = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const index = flowIndex[i]!;
+    let slot = dense !== null ? dense[index]! : (sparse!.get(index) ?? -1);
+    if (slot < 0) {
+      slot = slotFlowId.length;
+      slotFlowId.push(flowIdOf(flowIds, index, 'a sample'));
+      if (dense !== null) dense[index] = slot; else sparse!.set(index, slot);
+    }
+    slotOfSample[i] = slot;
+  }
+  // Rank of each slot's flow id, so that groups come out in flow id order.
+  const bySlotId = Array.from(slotFlowId.keys()).sort((a, b) => slotFlowId[a]! - slotFlowId[b]!);
+  const rankOfSlot = new Uint32Array(slotFlowId.length);
+  bySlotId.forEach((slot, rank) => { rankOfSlot[slot] = rank; });
+  const metrics = SAMPLE_METRICS.length;
+  const groups = slotFlowId.length * metrics;
+  const start = new Uint32Array(groups + 1);
+  const key = slotOfSample; // reused in place: slot → group key
+  const code = columns.metricCode;
+  for (let i = 0; i < n; i++) {
+    const k = rankOfSlot[key[i]!]! * metrics + code[i]!;
+    key[i] = k;
+    start[k + 1]!++;
+  }
+  for (let k = 0; k < groups; k++) start[k + 1]! += start[k]!;
+  const order = new Uint32Array(n);
+  const next = start.slice(0, groups);
+  for (let i = 0; i < n; i++) order[next[key[i]!]!++] = i;
+  const ts = columns.tsUs;
+  for (let k = 0; k < groups; k++) {
+    const from = start[k]!, to = start[k + 1]!;
+    let sorted = true;
+    for (let j = from + 1; j < to && sorted; j++) if (ts[order[j]!]! < ts[order[j - 1]!]!) sorted = false;
+    if (!sorted) order.subarray(from, to).sort((a, b) => ts[a]! - ts[b]! || a - b);
+  }
+  return { order, groupStart: start, flowIdByRank: bySlotId.map((slot) => slotFlowId[slot]!) };
 }
 
 function flowIdOf(ids: ReadonlyMap<number, number>, flowIndex: number, what: string): number {
@@ -523,37 +604,32 @@ export class Store {
     return result;
   }
 
-  private insertSamples(runId: number, ids: ReadonlyMap<number, number>, samples: Iterable<Sample>): number {
-    // Insert in the order of the index (flow_id, metric, ts_us). A run's flow ids are new and
-    // larger than any stored, so its index entries then append at the end of the B-tree instead
-    // of landing at random pages: measured 95k rows/s in capture order, over 1M rows/s grouped.
-    const byFlow = new Map<number, Map<string, Sample[]>>();
-    let lastIndex = -1;
-    let lastGroups: Map<string, Sample[]> | undefined;
-    for (const s of samples) {
-      if (s.flow_index !== lastIndex || lastGroups === undefined) {
-        const id = flowIdOf(ids, s.flow_index, 'a sample');
-        lastGroups = byFlow.get(id);
-        if (lastGroups === undefined) byFlow.set(id, (lastGroups = new Map()));
-        lastIndex = s.flow_index;
-      }
-      const list = lastGroups.get(s.metric);
-      if (list === undefined) lastGroups.set(s.metric, [s]);
-      else list.push(s);
-    }
-    const bulk = this.bulk('samples', SAMPLE_COLUMNS);
-    const row: unknown[] = new Array(SAMPLE_COLUMNS.length);
-    row[0] = runId;
-    for (const id of [...byFlow.keys()].sort((a, b) => a - b)) {
-      const groups = byFlow.get(id)!;
-      row[1] = id;
-      for (const metric of [...groups.keys()].sort()) {
-        const list = groups.get(metric)!;
-        // Capture order is time order except across files; keep the index append-only anyway.
-        list.sort((a, b) => a.ts_us - b.ts_us);
-        for (const s of list) {
-          row[2] = s.ts_us; row[3] = s.metric; row[4] = s.value_ns; row[5] = s.psn; row[6] = s.frame;
-          bulk.push(row);
+  /**
+   * Inserts a batch in the key order of the samples table (flow_id, metric, ts_us, seq): a
+   * run's flow ids are new and larger than any stored, so its rows append at the right edge of
+   * the B-tree instead of landing on random pages. `seq` numbers the run's samples in arrival
+   * order (from `seqBase`): the tiebreaker for equal timestamps, unique within a flow.
+   */
+  private insertSamples(runId: number, ids: ReadonlyMap<number, number>, samples: Iterable<Sample>, seqBase = 0): number {
+    const columns = SampleColumns.from(samples);
+    if (columns.length === 0) return 0;
+    const { order, groupStart, flowIdByRank } = sampleInsertOrder(columns, ids);
+    const bulk = this.bulk('samples', SAMPLE_COLUMNS, SAMPLE_BULK_ROWS);
+    const buffer = bulk.buffer;
+    const { tsUs, valueNs, psn, frame } = columns;
+    const metrics = SAMPLE_METRICS.length;
+    for (let rank = 0; rank < flowIdByRank.length; rank++) {
+      const flowId = flowIdByRank[rank]!;
+      for (let code = 0; code < metrics; code++) {
+        const group = rank * metrics + code;
+        const to = groupStart[group + 1]!;
+        const metric = SAMPLE_METRICS[code]!;
+        for (let j = groupStart[group]!; j < to; j++) {
+          const i = order[j]!;
+          const at = bulk.slot();
+          buffer[at] = runId; buffer[at + 1] = flowId; buffer[at + 2] = tsUs[i]; buffer[at + 3] = metric;
+          buffer[at + 4] = valueNs[i]; buffer[at + 5] = psn[i]; buffer[at + 6] = frame[i]; buffer[at + 7] = seqBase + i;
+          bulk.commit();
         }
       }
     }
@@ -569,9 +645,9 @@ export class Store {
   }
 
   private readonly bulks = new Map<string, BulkInsert>();
-  private bulk(table: string, columns: readonly string[]): BulkInsert {
+  private bulk(table: string, columns: readonly string[], rows = BULK_ROWS): BulkInsert {
     let b = this.bulks.get(table);
-    if (b === undefined) { b = new BulkInsert(this.db, table, columns); this.bulks.set(table, b); }
+    if (b === undefined) { b = new BulkInsert(this.db, table, columns, rows); this.bulks.set(table, b); }
     return b;
   }
 
@@ -606,15 +682,22 @@ export class Store {
     const run = <T>(fn: () => T): T => {
       try { return this.db.transaction(fn).immediate(); } catch (err) { throw this.translate(err); }
     };
+    // Samples of a live run arrive in batches; seq keeps counting across them.
+    let seqBase = 0;
+    const appendSamples = (samples: Iterable<Sample>): number => {
+      const n = this.insertSamples(runId, ids, samples, seqBase);
+      seqBase += n;
+      return n;
+    };
     let finished = false;
     const live: LiveRun = {
       runId,
       upsertFlows: (flows) => run(() => doUpsert(flows)),
-      appendSamples: (samples) => run(() => this.insertSamples(runId, ids, samples)),
+      appendSamples: (samples) => run(() => appendSamples(samples)),
       appendPsnEvents: (events) => run(() => this.insertPsnEvents(runId, ids, events)),
       flush: (batch) => run(() => {
         if (batch.flows) doUpsert(batch.flows);
-        if (batch.samples) this.insertSamples(runId, ids, batch.samples);
+        if (batch.samples) appendSamples(batch.samples);
         if (batch.psnEvents) this.insertPsnEvents(runId, ids, batch.psnEvents);
         applyTotals(batch);
       }),
@@ -781,7 +864,7 @@ export class Store {
     const params: unknown[] = [query.flowId];
     let sql = 'SELECT ts_us, metric, value_ns, psn, frame FROM samples WHERE flow_id = ?';
     if (query.metric !== undefined) { sql += ' AND metric = ?'; params.push(query.metric); }
-    sql += ' ORDER BY ts_us, rowid';
+    sql += ' ORDER BY ts_us, seq';
     if (query.limit !== undefined) { sql += ' LIMIT ?'; params.push(query.limit); }
     return this.db.prepare(sql).all(params) as StoredSample[];
   }

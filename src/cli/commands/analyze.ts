@@ -3,7 +3,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { Analyzer, type FlowRecord } from '../../metrics/analyzer.js';
 import type { SampleObserver } from '../../metrics/flow-pdm.js';
-import type { AnalyzeDocument, FlowReport, PsnEvent, Sample } from '../../metrics/types.js';
+import type { AnalyzeDocument, FlowReport, PsnEvent } from '../../metrics/types.js';
 import { EXIT_USAGE, UserError } from '../errors.js';
 import { renderAnalyzeTable } from '../flow-format.js';
 import { inputsExitCode, readInputs, requireInputs } from '../input.js';
@@ -13,6 +13,7 @@ import { csvLine, flatten } from '../table.js';
 import { parseDurationNs } from '../units.js';
 import { FILTER_HELP, type CommonInputArgs, espOptions, inputOptions, openerFromArgs } from './common.js';
 import { writeReportFile } from '../../sink/report.js';
+import { SampleColumns } from '../../sink/sample-columns.js';
 import { storeAnalyzeRun, storeOptions, type StoreArgs } from './store-options.js';
 
 type Format = 'table' | 'json' | 'ndjson' | 'csv';
@@ -29,7 +30,7 @@ interface AnalyzeArgs extends CommonInputArgs, StoreArgs {
 export interface AnalysisResult {
   doc: AnalyzeDocument;
   flows: FlowRecord[];
-  samples: Sample[] | null;
+  samples: SampleColumns | null;
   psnEvents: PsnEvent[] | null;
 }
 
@@ -38,7 +39,8 @@ export async function analyzeFiles(
   files: string[],
   opts: { filter?: string | undefined; allFlows: boolean; idleTimeoutUs: number; keepSamples: boolean; keepSketches: boolean; args: CommonInputArgs; progress?: Progress },
 ): Promise<AnalysisResult> {
-  const samples: Sample[] | null = opts.keepSamples ? [] : null;
+  // Columns, not an array of objects: millions of long-lived objects make every GC copy them.
+  const samples = opts.keepSamples ? new SampleColumns(1 << 16) : null;
   const psnEvents: PsnEvent[] | null = opts.keepSamples ? [] : null;
   const observer: SampleObserver | null = samples === null ? null : {
     onSample: (s) => samples.push(s),
