@@ -36,6 +36,13 @@ export interface SampleObserver {
   onPsnEvent?(e: PsnEvent): void;
 }
 
+/** A ring of RING_SIZE slots, all empty, whose elements are stored as unboxed doubles. */
+function emptyRing(): number[] {
+  const r = new Array<number>(RING_SIZE * 4);
+  r[0] = 0.5; // a double first: the array's elements stay doubles, never boxed numbers
+  return r.fill(-1);
+}
+
 class SenderState {
   readonly psn = new PsnTracker();
   /** PSNLR of this sender's previous packet in the epoch; -1 before the first. */
@@ -46,9 +53,11 @@ class SenderState {
   hadState = false;
   /**
    * One interleaved array (fewer objects to touch per packet): slot i holds PSNTP, PSNLR,
-   * DeltaTLR in ns and the capture time in µs at 4i..4i+3. PSN -1 marks an empty slot.
+   * DeltaTLR in ns and the capture time in µs at 4i..4i+3. PSN -1 marks an empty slot. A plain
+   * array of doubles, not a Float64Array: a typed array adds an ArrayBuffer object and a
+   * malloc'd store, ~200 bytes per sender (40 MB at 100,000 flows).
    */
-  readonly ring = new Float64Array(RING_SIZE * 4).fill(-1);
+  readonly ring: number[] = emptyRing();
   ringNext = 0;
 
   push(psn: number, psnLastRecv: number, deltaLastRecvNs: number, tsUs: number): void {
@@ -77,6 +86,7 @@ class SenderState {
     this.ring.fill(-1);
   }
 
+
   counters(): PsnCounters {
     return { lost: this.psn.lost, reordered: this.psn.reordered, duplicates: this.psn.duplicates, restarts: this.psn.restarts };
   }
@@ -88,7 +98,8 @@ export class FlowPdm {
   private readonly a = new SenderState();
   private readonly b = new SenderState();
   private readonly acc: (DurationAccumulator | null)[] = [null, null, null, null, null, null];
-  private findings: Map<FindingCode, Finding> | null = null;
+  /** At most one entry per code (a handful): an array is smaller than a Map for every flow. */
+  private findings: Finding[] | null = null;
   private readonly flowIndex: number;
   private readonly observer: SampleObserver | null;
 
@@ -180,10 +191,11 @@ export class FlowPdm {
   }
 
   find(code: FindingCode, frame: number, message?: string): void {
-    if (this.findings === null) this.findings = new Map();
-    const f = this.findings.get(code);
-    if (f === undefined) this.findings.set(code, { code, message: message ?? FINDINGS[code], count: 1, first_frame: frame });
-    else f.count++;
+    if (this.findings === null) this.findings = [];
+    for (const f of this.findings) {
+      if (f.code === code) { f.count++; return; }
+    }
+    this.findings.push({ code, message: message ?? FINDINGS[code], count: 1, first_frame: frame });
   }
 
   accumulator(metric: MetricName): DurationAccumulator | null {
@@ -204,6 +216,6 @@ export class FlowPdm {
   }
 
   findingList(): Finding[] {
-    return this.findings === null ? [] : [...this.findings.values()];
+    return this.findings === null ? [] : this.findings.slice();
   }
 }

@@ -311,7 +311,12 @@ const EXACT_VALUES_LIMIT = 32;
  * stored sketch and of any merge that contains only this flow.
  */
 export class DurationAccumulator {
+  /**
+   * The exact values while there are at most EXACT_VALUES_LIMIT: capacity grows 2, 4, 8, …
+   * by hand (push() would jump to 17 slots at the second value), `valueCount` are in use.
+   */
   private values: number[] | null = null;
+  private valueCount = 0;
   private sketch: QuantileSketch | null = null;
   private readonly relativeAccuracy: number;
 
@@ -323,17 +328,29 @@ export class DurationAccumulator {
   add(valueNs: number): void {
     if (this.sketch !== null) { this.sketch.add(valueNs); return; }
     if (valueNs - valueNs !== 0) return; // NaN or ±Infinity
-    if (this.values === null) { this.values = [valueNs]; return; }
-    this.values.push(valueNs);
-    if (this.values.length > EXACT_VALUES_LIMIT) {
-      this.sketch = this.buildSketch();
-      this.values = null;
+    let values = this.values;
+    const n = this.valueCount;
+    if (values === null) {
+      values = this.values = doubleArray(2);
+    } else if (n === values.length) {
+      if (n === EXACT_VALUES_LIMIT) {
+        this.sketch = this.buildSketch();
+        this.sketch.add(valueNs);
+        this.values = null;
+        this.valueCount = 0;
+        return;
+      }
+      const grown = doubleArray(n * 2);
+      for (let i = 0; i < n; i++) grown[i] = values[i]!;
+      values = this.values = grown;
     }
+    values[n] = valueNs;
+    this.valueCount = n + 1;
   }
 
   get count(): number {
     if (this.sketch !== null) return this.sketch.count;
-    return this.values === null ? 0 : this.values.length;
+    return this.valueCount;
   }
 
   stats(): DurationStats {
@@ -348,14 +365,22 @@ export class DurationAccumulator {
   /** The sketch of every value so far (a fresh one while values are still kept exactly); null when empty. */
   currentSketch(): QuantileSketch | null {
     if (this.sketch !== null) return this.sketch;
-    return this.values === null ? null : this.buildSketch();
+    return this.valueCount === 0 ? null : this.buildSketch();
   }
 
   private buildSketch(): QuantileSketch {
     const s = new QuantileSketch(this.relativeAccuracy);
-    for (const v of this.values ?? []) s.add(v);
+    const values = this.values;
+    for (let i = 0; i < this.valueCount; i++) s.add(values![i]!);
     return s;
   }
+}
+
+/** An array of `n` slots whose elements are stored as unboxed doubles. */
+function doubleArray(n: number): number[] {
+  const a = new Array<number>(n);
+  a[0] = 0.5; // a double first fixes the elements kind
+  return a;
 }
 
 /** The statistics a stored or merged sketch describes (the same fields as DurationAccumulator.stats). */
