@@ -63,12 +63,17 @@ console.log(`pdmscope bench on ${process.version}, ${statSync(c1m.path).size >> 
 
 if (want('read')) {
   const readOnly = join(ROOT, 'dist/bench/read-only.js');
-  row('read only (node_pcap delivery, 1M)', c1m.packets, best(3, () => timed(['node', readOnly, c1m.path])));
-  row('read + decode (1M)', c1m.packets, best(3, () => timed(['node', readOnly, c1m.path, '--decode'])));
+  const here = { PDMSCOPE_READER: 'thread' };
+  row('read only (node_pcap delivery in this thread, 1M)', c1m.packets, best(3, () => timed(['node', readOnly, c1m.path], here)));
+  row('read + decode, libpcap in this thread (1M)', c1m.packets, best(3, () => timed(['node', readOnly, c1m.path, '--decode'], here)));
+  row('read + decode, libpcap in a worker thread (1M, default)', c1m.packets, best(3, () => timed(['node', readOnly, c1m.path, '--decode'])));
   row('packets --format ndjson > /dev/null (1M)', c1m.packets, best(3, () => timed(['node', CLI, 'packets', c1m.path, '--format', 'ndjson', '--quiet'])));
 }
 if (want('analyze')) {
   row('analyze --format json --no-db (1M, 1k flows)', c1m.packets, best(3, () => timed(['node', CLI, 'analyze', c1m.path, '--format', 'json', '--no-db', '--quiet'])));
+  row('  the same, libpcap in this thread (PDMSCOPE_READER=thread)', c1m.packets, best(3, () => timed(['node', CLI, 'analyze', c1m.path, '--format', 'json', '--no-db', '--quiet'], { PDMSCOPE_READER: 'thread' })));
+  const inmem = spawnSync('node', [join(ROOT, 'dist/bench/analyze-inmem.js'), c1m.path, '3'], { encoding: 'utf8' });
+  console.log(`${'  decode + analyze alone, frames in memory (1M, best of 3)'.padEnd(58)} ${(inmem.stdout.trim().split('\n').pop() ?? inmem.stderr).replace(/^best decode\+analyze: /, '')}`);
   const c1m100k = capture('mixed-1m-100k-flows', 1_000_000, 100_000);
   row('analyze --format json --no-db (1M, 100k flows)', c1m100k.packets, best(1, () => timed(['node', CLI, 'analyze', c1m100k.path, '--format', 'json', '--no-db', '--quiet'])));
   const c5m = capture('mixed-5m-1k-flows', 5_000_000, 1_000);
