@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type BetterSqlite3 from 'better-sqlite3';
 import { QuantileSketch } from '../metrics/sketch.js';
-import { StoreError, openStore, sampleInsertOrder } from './store.js';
+import { PAGE_SIZE, StoreError, openStore, sampleInsertOrder } from './store.js';
 import { SAMPLE_METRICS, SampleColumns } from './sample-columns.js';
 import type { Sample } from '../metrics/types.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './store-schema.js';
@@ -31,6 +31,7 @@ test('a fresh store has the current schema, WAL mode and pdmscope application id
   assert.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   assert.equal(raw.pragma('application_id', { simple: true }), APPLICATION_ID);
   assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+  assert.equal(raw.pragma('page_size', { simple: true }), PAGE_SIZE);
   const tables = raw.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).pluck().all();
   assert.deepEqual(tables, ['flows', 'psn_events', 'runs', 'samples']);
   raw.close();
@@ -459,6 +460,11 @@ test('equal timestamps of one flow and metric are all kept, in arrival order, al
 
 test('migration 1 → 2: samples move to the WITHOUT ROWID table with their values and order', () => {
   const path = freshPath();
+  // A store of the previous release: 4 KiB pages, schema 1.
+  const pre = new Database(path);
+  pre.pragma('page_size = 4096');
+  pre.pragma('journal_mode = WAL');
+  pre.close();
   const v1 = openStore(path, { migrations: MIGRATIONS.slice(0, 1) });
   const samples: Sample[] = [
     { flow_index: 0, ts_us: 30, metric: 'rtd', value_ns: 3.5, psn: 3, frame: 30 },
@@ -483,6 +489,7 @@ test('migration 1 → 2: samples move to the WITHOUT ROWID table with their valu
   store.close();
   const raw = new Database(path, { readonly: true });
   assert.equal(raw.pragma('user_version', { simple: true }), 2);
+  assert.equal(raw.pragma('page_size', { simple: true }), 4096, 'an existing store keeps its page size');
   const sql = raw.prepare(`SELECT sql FROM sqlite_schema WHERE name = 'samples'`).pluck().get() as string;
   assert.match(sql, /PRIMARY KEY \(flow_id, metric, ts_us, seq\)\s*\) WITHOUT ROWID/);
   assert.equal(raw.prepare(`SELECT count(*) FROM sqlite_schema WHERE name IN ('samples_flow', 'samples_v2')`).pluck().get(), 0);
