@@ -115,8 +115,9 @@ export type Migration = (db: Database.Database) => void;
  * v2: samples become a WITHOUT ROWID table clustered on (flow_id, metric, ts_us, seq): one
  * B-tree instead of a rowid table plus the samples_flow index, so each sample is written once
  * (bulk inserts ~1.3x faster, the file ~35% smaller) and a flow's samples of one metric are
- * read in time order from contiguous pages. `seq` numbers a run's samples in arrival order and
- * breaks ties of equal timestamps (the old rowid did that); existing rows keep their rowid as seq.
+ * read in time order from contiguous pages. `seq` breaks ties of equal timestamps in arrival
+ * order (the old rowid did that): 0, 1, ... among a flow's samples of one metric and ts_us for
+ * runs written at once, a running count for live runs; existing rows keep their rowid as seq.
  */
 const SAMPLES_V2 = `
 CREATE TABLE samples_v2 (

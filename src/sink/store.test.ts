@@ -431,12 +431,18 @@ test('writeRun stores the same rows from a SampleColumns batch as from Sample ob
   const rowsA = dump(a);
   assert.equal(rowsA.length, 3000);
   assert.deepEqual(rowsA, dump(b));
-  // Every stored value is the sample's own; seq is the arrival index.
-  const bySeq = [...rowsA].sort((x, y) => ((x as number[])[6]! - (y as number[])[6]!));
-  bySeq.forEach((row, i) => {
-    const s = samples[i]!;
-    assert.deepEqual(row, [s.flow_index, s.ts_us, s.metric, s.value_ns, s.psn, s.frame, i]);
+  // Every stored value is the sample's own; seq counts equal timestamps of a flow and metric
+  // in arrival order (0 for the first).
+  const sorted = samples.map((s, i) => ({ s, i })).sort((a, b) => a.s.flow_index - b.s.flow_index ||
+    (a.s.metric < b.s.metric ? -1 : a.s.metric > b.s.metric ? 1 : 0) || a.s.ts_us - b.s.ts_us || a.i - b.i);
+  let ties = 0;
+  const expected = sorted.map(({ s }, k) => {
+    const p = k > 0 ? sorted[k - 1]!.s : undefined;
+    ties = p !== undefined && p.flow_index === s.flow_index && p.metric === s.metric && p.ts_us === s.ts_us ? ties + 1 : 0;
+    return [s.flow_index, s.ts_us, s.metric, s.value_ns, s.psn, s.frame, ties];
   });
+  assert.ok(expected.some((row) => row[6] === 2), 'the data has triple ties');
+  assert.deepEqual(rowsA, expected);
 });
 
 test('equal timestamps of one flow and metric are all kept, in arrival order, also across live batches', () => {

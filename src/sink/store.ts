@@ -597,7 +597,7 @@ export class Store {
         const info = insertFlow.run(flowParams(runId, flow));
         ids.set(flow.report.flow_index, Number(info.lastInsertRowid));
       }
-      const sampleCount = samples === undefined ? 0 : this.insertSamples(runId, ids, samples);
+      const sampleCount = samples === undefined ? 0 : this.insertSamples(runId, ids, samples, null);
       const eventCount = options.psnEvents === undefined ? 0 : this.insertPsnEvents(runId, ids, options.psnEvents);
       return { run_id: runId, replaced_run_ids: replaced, flows: flows.length, samples: sampleCount, psn_events: eventCount };
     });
@@ -615,10 +615,12 @@ export class Store {
   /**
    * Inserts a batch in the key order of the samples table (flow_id, metric, ts_us, seq): a
    * run's flow ids are new and larger than any stored, so its rows append at the right edge of
-   * the B-tree instead of landing on random pages. `seq` numbers the run's samples in arrival
-   * order (from `seqBase`): the tiebreaker for equal timestamps, unique within a flow.
+   * the B-tree instead of landing on random pages. `seq` breaks ties of equal timestamps in
+   * arrival order: for a whole run (seqBase null) it counts 0, 1, ... among the samples of one
+   * flow, metric and ts_us, so nearly every row stores 0 (a zero-byte integer in SQLite's record
+   * format); live runs arrive in batches and number every sample from `seqBase` on instead.
    */
-  private insertSamples(runId: number, ids: ReadonlyMap<number, number>, samples: Iterable<Sample>, seqBase = 0): number {
+  private insertSamples(runId: number, ids: ReadonlyMap<number, number>, samples: Iterable<Sample>, seqBase: number | null): number {
     const columns = SampleColumns.from(samples);
     if (columns.length === 0) return 0;
     const { order, groupStart, flowIdByRank } = sampleInsertOrder(columns, ids);
@@ -632,11 +634,17 @@ export class Store {
         const group = rank * metrics + code;
         const to = groupStart[group + 1]!;
         const metric = SAMPLE_METRICS[code]!;
+        let previousTs = NaN;
+        let tie = 0;
         for (let j = groupStart[group]!; j < to; j++) {
           const i = order[j]!;
+          const ts = tsUs[i]!;
+          tie = ts === previousTs ? tie + 1 : 0;
+          previousTs = ts;
           const at = bulk.slot();
-          buffer[at] = runId; buffer[at + 1] = flowId; buffer[at + 2] = tsUs[i]; buffer[at + 3] = metric;
-          buffer[at + 4] = valueNs[i]; buffer[at + 5] = psn[i]; buffer[at + 6] = frame[i]; buffer[at + 7] = seqBase + i;
+          buffer[at] = runId; buffer[at + 1] = flowId; buffer[at + 2] = ts; buffer[at + 3] = metric;
+          buffer[at + 4] = valueNs[i]; buffer[at + 5] = psn[i]; buffer[at + 6] = frame[i];
+          buffer[at + 7] = seqBase === null ? tie : seqBase + i;
           bulk.commit();
         }
       }
