@@ -6,23 +6,38 @@
 // CLOCK_REALTIME in µs; PDM state runs on CLOCK_MONOTONIC (protocol.md pitfall 14). The two
 // differ by an offset that only changes when the wall clock is stepped (NTP slews both alike).
 //
-// The offset is learned from this host's own transmissions, which its capture also sees:
-// offset ≥ capture timestamp − monotonic time read just before the send, with equality minus
-// the (small) send-path latency. The minimum over the last samples is the estimate; a capture
-// timestamp then maps to monotonic time as capture − offset, never later than its delivery.
+// The offset is learned from this host's own transmissions, which its capture also sees: each
+// gives capture timestamp − the monotonic instant the send was due (timed-send.ts), which is
+// the offset plus that send's latency up to the kernel's stamp. The estimate is the MINIMUM
+// over the last 32 sends, so a DeltaTLR that ends at a send errs low by that send's latency
+// beyond the fastest, and (but for a shift to faster sends) never high: on a veth pair the
+// round trip between two captures is a few µs, and a DeltaTLR encoded high would make the RTD
+// negative. (The median errs less in size, p90 6 to 10 µs against 11 to 19, but high by up to
+// 18 µs: measured, native-notes/cap.md §6.) Deltas between two captured events (DeltaTLS, the
+// sender's total) do not depend on the estimate.
+//
+// Calibration frames (calibration.ts) give the first estimate; they are left out once three
+// real sends have been seen, because they were faster than the replies sent later (by 25 µs in
+// one run), which made the first 32 DeltaTLR values of that run 25 µs low.
 
 const WINDOW = 32;
 const MAX_PENDING = 1024;
+/** Real sends needed before calibration frames no longer count. */
+const REAL_SAMPLES_FIRST = 3;
+const CALIBRATION_KEY_PREFIX = 'cal|';
 
 export class CaptureClock {
   private readonly pending = new Map<string, bigint>();
-  private readonly samples: bigint[] = [];
-  private next = 0;
+  private readonly samples = new OffsetWindow();
+  private readonly calibrationSamples = new OffsetWindow();
   private offsetNs: bigint | null = null;
   /** Sends matched with their capture, for reports. */
   matched = 0;
 
-  /** Records that the frame known by `key` is being sent at monotonic `txNs`. */
+  /**
+   * Records that the frame known by `key` is being sent at monotonic `txNs`. Keys starting with
+   * 'cal|' are calibration frames.
+   */
   noteSent(key: string, txNs: bigint): void {
     if (this.pending.size >= MAX_PENDING) {
       const oldest = this.pending.keys().next().value;
@@ -33,34 +48,31 @@ export class CaptureClock {
 
   /**
    * When the captured frame `key` is one of our own sends: learns from it and returns its wire
-   * time on the monotonic clock (the capture timestamp mapped, never before the send began).
-   * Otherwise null.
+   * time on the monotonic clock (its capture timestamp mapped, never before the send began),
+   * and `lagNs`, how much later that is than the time noted for the send: for a send whose PDM
+   * was encoded for that time, how much its DeltaTLR is low. Otherwise null.
    */
-  noteCaptured(key: string, capTsUs: number): bigint | null {
+  noteCaptured(key: string, capTsUs: number): { wireNs: bigint; lagNs: bigint } | null {
     const txNs = this.pending.get(key);
     if (txNs === undefined) return null;
     this.pending.delete(key);
-    this.addSample(BigInt(capTsUs) * 1000n - txNs);
-    const wire = BigInt(capTsUs) * 1000n - this.offsetNs!;
-    return wire > txNs ? wire : txNs;
-  }
-
-  /** Adds one offset observation (capture ns − monotonic ns at or before the capture). */
-  addSample(offsetNs: bigint): void {
-    if (this.samples.length < WINDOW) this.samples.push(offsetNs);
-    else this.samples[this.next] = offsetNs;
-    this.next = (this.next + 1) % WINDOW;
-    let min = this.samples[0]!;
-    for (const x of this.samples) if (x < min) min = x;
-    this.offsetNs = min;
+    const sample = BigInt(capTsUs) * 1000n - txNs;
+    if (key.startsWith(CALIBRATION_KEY_PREFIX)) this.calibrationSamples.add(sample);
+    else this.samples.add(sample);
     this.matched++;
+    this.offsetNs = this.samples.size >= REAL_SAMPLES_FIRST || this.calibrationSamples.size === 0
+      ? this.samples.min() : this.calibrationSamples.min();
+    // Never before the send began: the window's fastest send may be slower than this one.
+    const mapped = BigInt(capTsUs) * 1000n - this.offsetNs;
+    const wireNs = mapped > txNs ? mapped : txNs;
+    return { wireNs, lagNs: wireNs - txNs };
   }
 
   get calibrated(): boolean {
     return this.offsetNs !== null;
   }
 
-  /** CLOCK_REALTIME − CLOCK_MONOTONIC as estimated, or null before the first own send is seen. */
+  /** CLOCK_REALTIME − CLOCK_MONOTONIC as estimated (plus the fastest send latency), or null before the first own send is seen. */
   get offset(): bigint | null {
     return this.offsetNs;
   }
@@ -73,5 +85,25 @@ export class CaptureClock {
     if (this.offsetNs === null) return deliveredNs;
     const mapped = BigInt(capTsUs) * 1000n - this.offsetNs;
     return mapped < deliveredNs ? mapped : deliveredNs;
+  }
+}
+
+/** The last WINDOW offset observations. */
+class OffsetWindow {
+  private readonly ring: bigint[] = [];
+  private next = 0;
+
+  get size(): number { return this.ring.length; }
+
+  add(x: bigint): void {
+    if (this.ring.length < WINDOW) this.ring.push(x);
+    else this.ring[this.next] = x;
+    this.next = (this.next + 1) % WINDOW;
+  }
+
+  min(): bigint {
+    let m = this.ring[0]!;
+    for (const x of this.ring) if (x < m) m = x;
+    return m;
   }
 }

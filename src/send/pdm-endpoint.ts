@@ -8,13 +8,35 @@ import type { PdmRepr, ScaledDelta } from '../wire/pdm.js';
 /** A monotonic clock in whole nanoseconds. Never Date.now(): 1 ms resolution, and it can step. */
 export interface MonotonicClock {
   nowNs(): bigint;
+  /**
+   * Busy-waits until the clock reads `atNs` or later and returns that reading. Optional: the
+   * default (timed-send.ts) loops on nowNs().
+   */
+  spinUntilNs?(atNs: bigint): bigint;
 }
 
 /**
  * process.hrtime.bigint() is CLOCK_MONOTONIC as one BigInt of nanoseconds, so seconds and
  * fractions are never combined by hand (the Linux PDM patch bug, protocol.md pitfall 14).
+ *
+ * Its busy wait polls performance.now(), the same CLOCK_MONOTONIC (libuv's uv_hrtime) as a
+ * double of milliseconds, so a wait of a millisecond does not allocate some 5000 BigInts and
+ * invite a garbage collection just before a timed send; only the last 10 µs poll hrtime.
  */
-export const MONOTONIC_CLOCK: MonotonicClock = { nowNs: () => process.hrtime.bigint() };
+/** The last stretch of a busy wait polls hrtime itself: the two reads differ by a µs or so. */
+const FINE_SPIN_NS = 10_000;
+
+export const MONOTONIC_CLOCK: MonotonicClock = {
+  nowNs: () => process.hrtime.bigint(),
+  spinUntilNs(atNs: bigint): bigint {
+    const baseNs = process.hrtime.bigint();
+    const untilMs = performance.now() + (Number(atNs - baseNs) - FINE_SPIN_NS) / 1e6;
+    while (performance.now() < untilMs) { /* spin */ }
+    let now = process.hrtime.bigint();
+    while (now < atNs) now = process.hrtime.bigint();
+    return now;
+  },
+};
 
 export interface PdmEndpointOptions {
   /** The first PSNTP; random by default (RFC 8250 §3.2: a random start hinders insertion). */
@@ -83,26 +105,40 @@ export class PdmEndpoint {
    * (and a negative one would encode as zero, "no sample", rather than wrap).
    */
   nextPdm(txNs: bigint): PdmRepr {
-    const psn = this.psnNext;
-    this.psnNext = (psn + 1) & 0xffff;
+    const pdm = this.peekPdm(txNs);
+    this.commitSent(txNs);
+    return pdm;
+  }
+
+  /**
+   * The PDM option a packet sent at `txNs` would carry, without changing any state: a timed
+   * send (timed-send.ts) encodes it for an instant still to come, and encodes again for a later
+   * one if it missed that instant.
+   */
+  peekPdm(txNs: bigint): PdmRepr {
     let dtlr: ScaledDelta = NO_SAMPLE;
     let dtls: ScaledDelta = NO_SAMPLE;
     if (this.freshReceive && this.lastRecvNs !== null) {
       dtlr = encodeDeltaNsFast(txNs - this.lastRecvNs);
       if (this.sentBeforeRecvNs !== null) dtls = encodeDeltaNsFast(this.lastRecvNs - this.sentBeforeRecvNs);
     }
-    this.freshReceive = false;
-    this.lastSentNs = txNs;
-    this.lastSentPsn = psn;
-    this.sentCount++;
     return {
       scaleDtlr: dtlr.scale,
       scaleDtls: dtls.scale,
-      psnThisPkt: psn,
+      psnThisPkt: this.psnNext,
       psnLastRecv: this.lastRecvPsn,
       deltaLastRecv: dtlr.delta,
       deltaLastSent: dtls.delta,
     };
+  }
+
+  /** Records that the packet peekPdm(txNs) described was sent: PSNTP + 1 mod 2^16. */
+  commitSent(txNs: bigint): void {
+    this.freshReceive = false;
+    this.lastSentNs = txNs;
+    this.lastSentPsn = this.psnNext;
+    this.psnNext = (this.psnNext + 1) & 0xffff;
+    this.sentCount++;
   }
 }
 

@@ -12,8 +12,11 @@ import { readU16 } from '../wire/bytes.js';
 import { IPPROTO_UDP } from '../wire/ext-header.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../wire/link.js';
 import type { PdmRepr } from '../wire/pdm.js';
+import { calibrationKeyOf, sendCalibrationFrames } from './calibration.js';
 import { CaptureClock } from './capture-clock.js';
-import { type BuiltFrame, type LinkFraming, buildPdmUdpFrame, writePdmAt } from './frame-builder.js';
+import { type BuiltFrame, type LinkFraming, buildPdmUdpFrame } from './frame-builder.js';
+import type { GcPacer } from './latency.js';
+import { type TimedSend, sendPdmAt } from './timed-send.js';
 import { type MonotonicClock, PdmEndpoint } from './pdm-endpoint.js';
 import type { ReceivedFrame } from './receiver.js';
 import type { PacketSink } from './sink.js';
@@ -31,6 +34,8 @@ export interface ReflectorConfig {
   readonly idleNs?: bigint;
   /** Most replies per second (a reflector must not become a traffic source). */
   readonly maxRepliesPerSecond?: number;
+  /** Collects garbage between replies, when none is due soon (latency.ts). */
+  readonly gc?: GcPacer;
 }
 
 export interface ReflectorStats {
@@ -39,6 +44,18 @@ export interface ReflectorStats {
   flows: number;
   rate_limited: number;
   send_errors: number;
+  /** Replies whose PDM was encoded again for a later instant: the process was held up at the deadline. */
+  retimed: number;
+  /** Replies sent more than LATE_REPORT_NS after their deadline (receive + --delay). */
+  late: number;
+  /** The latest a reply left after its deadline, ns. */
+  max_late_ns: number;
+  /**
+   * Replies our capture saw stamped more than STAMP_LAG_REPORT_NS after the time their PDM was
+   * encoded for (beyond the fastest send of the last 32): their DeltaTLR is low by that much.
+   */
+  stamped_late: number;
+  max_stamp_lag_ns: number;
   /** The last send error, one line. */
   last_error: string | null;
 }
@@ -51,6 +68,8 @@ interface FlowState {
 interface PendingReply {
   dueNs: bigint;
   rxNs: bigint;
+  /** When the probe reached this process (monotonic): rxNs is its capture time. */
+  deliveredNs: bigint;
   built: BuiltFrame;
   state: FlowState;
   peer: Uint8Array;
@@ -64,28 +83,13 @@ export interface ReflectedReply {
   pdm: PdmRepr;
   /** This host's receive-to-send time, as measured (the reply's DeltaTLR encodes it truncated). */
   heldNs: number;
+  /** How long after its capture the probe reached this process. */
+  deliveryLagNs: number;
+  /** How long after the deadline (receive + --delay) the reply was sent; 0 when on time. */
+  lateNs: number;
 }
 
-/**
- * Runs the code between the clock read and the send often enough for V8 to compile it, so the
- * first replies are not held up by the JIT (measured: up to 0.2 ms on the first reply).
- */
-export function warmUpTimedPath(): void {
-  const e = new PdmEndpoint({ initialPsn: 0 });
-  const scratch = new Uint8Array(16);
-  for (let i = 0; i < 2000; i++) {
-    e.onReceive(i & 0xffff, BigInt(i) * 1_000_000n);
-    writePdmAt(scratch, 2, e.nextPdm(BigInt(i) * 1_000_000n + 5_123_456n));
-  }
-}
-
-/** IEEE Std 802 Local Experimental EtherType 1, for the calibration frames. */
-export const ETHERTYPE_CALIBRATION = 0x88b5;
-const CALIBRATION_TAG = new TextEncoder().encode('pdmscope clock calibration ');
-
-function calibrationKey(frame: Uint8Array, off: number): string {
-  return 'cal|' + Buffer.from(frame.subarray(off, off + CALIBRATION_TAG.length + 16)).toString('latin1');
-}
+export { ETHERTYPE_CALIBRATION } from './calibration.js';
 
 function flowKey(src: Uint8Array, sport: number, dst: Uint8Array, dport: number): string {
   return `${Buffer.from(src).toString('hex')}|${sport}|${Buffer.from(dst).toString('hex')}|${dport}`;
@@ -95,12 +99,18 @@ function replyKey(addrBuf: Uint8Array, off: number, port: number, psn: number): 
   return `${Buffer.from(addrBuf.subarray(off, off + 16)).toString('hex')}|${port}|${psn}`;
 }
 
+/** A reply that leaves later than this after its deadline is counted as late (issue 8: 5 ms ± 0.5 ms). */
+export const LATE_REPORT_NS = 500_000;
+/** A reply stamped later than this after its encoded send time is counted (issue 8: within 50 µs). */
+export const STAMP_LAG_REPORT_NS = 50_000;
 /** A timer is armed this long before a reply is due; the rest is a busy wait on the clock. */
 const SPIN_MARGIN_NS = 2_000_000n;
 const PDM_PLACEHOLDER: PdmRepr = { scaleDtlr: 0, scaleDtls: 0, psnThisPkt: 0, psnLastRecv: 0, deltaLastRecv: 0, deltaLastSent: 0 };
 
 export class PdmReflector {
-  readonly stats: ReflectorStats = { probes: 0, replies: 0, flows: 0, rate_limited: 0, send_errors: 0, last_error: null };
+  readonly stats: ReflectorStats = {
+    probes: 0, replies: 0, flows: 0, rate_limited: 0, send_errors: 0, retimed: 0, late: 0, max_late_ns: 0, stamped_late: 0, max_stamp_lag_ns: 0, last_error: null,
+  };
   private readonly cfg: ReflectorConfig;
   private readonly decoder = new Decoder({ esp: null });
   private readonly pkt = new DecodedPacket();
@@ -116,7 +126,6 @@ export class PdmReflector {
   constructor(cfg: ReflectorConfig) {
     this.cfg = cfg;
     this.tokens = cfg.maxRepliesPerSecond ?? 1000;
-    warmUpTimedPath();
   }
 
   get flowCount(): number { return this.flows.size; }
@@ -125,20 +134,25 @@ export class PdmReflector {
   handleFrame(f: ReceivedFrame): void {
     if (this.stopped) return;
     const p = this.pkt;
-    if (f.linkType === LINKTYPE_ETHERNET && f.capLen >= 14 + CALIBRATION_TAG.length && readU16(f.frame, 12) === ETHERTYPE_CALIBRATION) {
-      this.captureClock.noteCaptured(calibrationKey(f.frame, 14), f.capTsUs);
+    const calibration = calibrationKeyOf(f);
+    if (calibration !== null) {
+      this.captureClock.noteCaptured(calibration, f.capTsUs);
       return;
     }
     this.decoder.decode(f.frame, f.capLen, f.linkType, p);
     if (p.ipVersion !== 6 || p.upperProto !== IPPROTO_UDP || p.primaryPdm < 0 || p.espSpi >= 0) return;
     const hit = p.pdm[p.primaryPdm]!;
     if (p.srcPort === this.cfg.port) {
-      const wireNs = this.captureClock.noteCaptured(replyKey(p.addrBuf, p.dstOff, p.dstPort, hit.psnThisPkt), f.capTsUs);
-      if (wireNs !== null) {
+      const seen = this.captureClock.noteCaptured(replyKey(p.addrBuf, p.dstOff, p.dstPort, hit.psnThisPkt), f.capTsUs);
+      if (seen !== null) {
         // One of our own replies on its way out: it calibrates the receive clock, and its wire
-        // time is what the next DeltaTLS of this flow is measured from.
+        // time is what the next DeltaTLS of this flow is measured from. How long after the
+        // encoded send time the kernel stamped it is how much its DeltaTLR is low.
         this.flows.get(flowKey(p.addrBuf.subarray(p.dstOff, p.dstOff + 16), p.dstPort, p.addrBuf.subarray(p.srcOff, p.srcOff + 16), p.srcPort))
-          ?.endpoint.refineSentTime(hit.psnThisPkt, wireNs);
+          ?.endpoint.refineSentTime(hit.psnThisPkt, seen.wireNs);
+        const lag = Number(seen.lagNs);
+        if (lag > this.stats.max_stamp_lag_ns) this.stats.max_stamp_lag_ns = lag;
+        if (lag > STAMP_LAG_REPORT_NS) this.stats.stamped_late++;
         return;
       }
     }
@@ -176,7 +190,7 @@ export class PdmReflector {
       this.noteError(err);
       return;
     }
-    this.queue.push({ dueNs: rxNs + this.cfg.delayNs, rxNs, built, state, peer: src, peerPort: p.srcPort });
+    this.queue.push({ dueNs: rxNs + this.cfg.delayNs, rxNs, deliveredNs: f.rxNs, built, state, peer: src, peerPort: p.srcPort });
     if (this.cfg.delayNs === 0n) this.flush();
     else this.arm();
   }
@@ -187,20 +201,11 @@ export class PdmReflector {
    * them back, a peer drops them), seen leaving by our capture. Ethernet links only; elsewhere
    * the first reply is timed from delivery and the clock is learned from the replies.
    */
-  async calibrate(ownMac: Uint8Array, frames = 5): Promise<void> {
-    for (let i = 0; i < frames && !this.stopped; i++) {
-      const frame = new Uint8Array(60);
-      frame.set(ownMac, 0);
-      frame.set(ownMac, 6);
-      frame[12] = ETHERTYPE_CALIBRATION >>> 8;
-      frame[13] = ETHERTYPE_CALIBRATION & 0xff;
-      frame.set(CALIBRATION_TAG, 14);
-      const nonce = `${process.pid}-${i}`;
-      frame.set(new TextEncoder().encode(nonce.padEnd(16, ' ').slice(0, 16)), 14 + CALIBRATION_TAG.length);
-      const txNs = this.cfg.clock.nowNs();
-      this.captureClock.noteSent(calibrationKey(frame, 14), txNs);
-      try { this.cfg.sink.send(frame); } catch (err) { this.noteError(err); return; }
-      await new Promise((r) => setTimeout(r, 2));
+  async calibrate(ownMac: Uint8Array, frames = 8): Promise<void> {
+    try {
+      await sendCalibrationFrames(this.cfg.clock, this.cfg.sink, this.captureClock, ownMac, frames, () => this.stopped);
+    } catch (err) {
+      this.noteError(err);
     }
   }
 
@@ -250,34 +255,38 @@ export class PdmReflector {
     this.timer = setTimeout(() => { this.timer = null; this.flush(); }, waitMs);
   }
 
-  /** Sends every reply that is due, busy-waiting the last stretch for the head. */
+  /**
+   * Sends every reply that is due, each at its deadline (receive + --delay): the timer fires
+   * SPIN_MARGIN_NS early and the rest is a busy wait (timed-send.ts), because timers fire late
+   * by up to a millisecond or two (libuv rounds to milliseconds; a loaded host runs us late).
+   */
   private flush(): void {
     const clock = this.cfg.clock;
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
-      let now = clock.nowNs();
-      if (head.dueNs - now > SPIN_MARGIN_NS) break;
-      while (now < head.dueNs) now = clock.nowNs();
+      if (head.dueNs - clock.nowNs() > SPIN_MARGIN_NS) break;
       this.queue.shift();
-      // Only the PDM bytes are written between the clock read and the send: everything else
-      // (frame, checksum, bookkeeping) is done before or after.
-      // Not corrected for the send-path latency: DeltaTLR errs low by it, never high (so no
-      // negative RTD comes from it).
-      const txNs = clock.nowNs();
-      const pdm = head.state.endpoint.nextPdm(txNs);
-      writePdmAt(head.built.frame, head.built.pdmOffset, pdm);
+      let sent: TimedSend;
       try {
-        this.cfg.sink.send(head.built.frame);
+        sent = sendPdmAt(clock, head.state.endpoint, this.cfg.sink, head.built.frame, head.built.pdmOffset, head.dueNs);
       } catch (err) {
         this.noteError(err);
         continue;
       }
       // The capture delivers our own frame asynchronously, so registering it after the send is
       // in time, and keeps the string work out of the timed path.
-      this.captureClock.noteSent(replyKey(head.peer, 0, head.peerPort, pdm.psnThisPkt), txNs);
+      this.captureClock.noteSent(replyKey(head.peer, 0, head.peerPort, sent.pdm.psnThisPkt), sent.txNs);
       this.stats.replies++;
-      this.onReply?.({ peer: head.peer, peerPort: head.peerPort, pdm, heldNs: Number(txNs - head.rxNs) });
+      if (sent.retargets > 0) this.stats.retimed++;
+      const lateNs = Number(sent.txNs - head.dueNs);
+      if (lateNs > this.stats.max_late_ns) this.stats.max_late_ns = lateNs;
+      if (lateNs > LATE_REPORT_NS) this.stats.late++;
+      this.onReply?.({
+        peer: head.peer, peerPort: head.peerPort, pdm: sent.pdm, heldNs: Number(sent.txNs - head.rxNs),
+        deliveryLagNs: Number(head.deliveredNs - head.rxNs), lateNs: Math.max(0, lateNs),
+      });
     }
+    this.cfg.gc?.idle(clock.nowNs(), this.queue.length > 0 ? this.queue[0]!.dueNs : null);
     this.arm();
   }
 

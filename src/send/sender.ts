@@ -15,13 +15,15 @@ import { IPPROTO_UDP } from '../wire/ext-header.js';
 import { formatIpv6 } from '../wire/ipv6.js';
 import { LINKTYPE_ETHERNET } from '../wire/link.js';
 import { type PdmRepr, pdmDeltaNs } from '../wire/pdm.js';
+import { calibrationKeyOf, sendCalibrationFrames } from './calibration.js';
 import { CaptureClock } from './capture-clock.js';
-import { buildPdmUdpFrame, writePdmAt } from './frame-builder.js';
-import { warmUpTimedPath } from './reflector.js';
+import { buildPdmUdpFrame } from './frame-builder.js';
+import { sendPdmAt } from './timed-send.js';
 import type { NextHop } from './nexthop.js';
 import { buildProbePayload, probeSeq } from './payload.js';
 import { type MonotonicClock, PdmEndpoint } from './pdm-endpoint.js';
 import type { ReceivedFrame } from './receiver.js';
+import { STAMP_LAG_REPORT_NS } from './reflector.js';
 import type { PacketSink } from './sink.js';
 
 export const SEND_SCHEMA = 'pdmscope.send/1';
@@ -51,6 +53,11 @@ export interface ProbeRecord {
   tx_rel_ns: number;
   /** The probe was seen leaving in our capture, and its send time taken from there. */
   tx_from_capture: boolean;
+  /**
+   * How long after the instant its PDM was encoded for the kernel stamped the probe (beyond the
+   * fastest send of the last 32): its DeltaTLR is low by this much. Null until seen.
+   */
+  stamp_lag_ns: number | null;
 }
 
 export interface ReplyRecord {
@@ -78,6 +85,8 @@ export interface SendSummary {
   target: { addr: string; port: number };
   dev: string;
   sink: string;
+  /** 'SCHED_FIFO <priority>' when the sender ran real-time, else 'default' (latency.ts). */
+  scheduling: string;
   started_at_us: number;
   probes_sent: number;
   replies_received: number;
@@ -96,6 +105,13 @@ export interface SendSummary {
    * were used instead.
    */
   receive_clock_calibrated: boolean;
+  /**
+   * Probes whose PDM was encoded again for a later instant because the process was held up at
+   * the planned one (timed-send.ts); a count that grows with load.
+   */
+  retimed_probes: number;
+  /** Probes stamped more than 50 µs after their encoded send time (stamp_lag_ns). */
+  stamped_late_probes: number;
   /** How long after its capture timestamp each reply reached JS: min, mean, max in µs. */
   delivery_lag_us: { min: number; mean: number; max: number } | null;
   probes: ProbeRecord[];
@@ -134,6 +150,8 @@ export class PdmSender {
   private received = 0;
   private duplicates = 0;
   private unmatched = 0;
+  private retargeted = 0;
+  private stampedLate = 0;
   private firstTxNs: bigint | null = null;
   private lagMinNs = Infinity;
   private lagMaxNs = -Infinity;
@@ -144,7 +162,6 @@ export class PdmSender {
 
   constructor(cfg: SenderConfig) {
     this.cfg = cfg;
-    warmUpTimedPath();
     this.endpoint = new PdmEndpoint(cfg.initialPsn === undefined ? {} : { initialPsn: cfg.initialPsn });
   }
 
@@ -156,8 +173,12 @@ export class PdmSender {
     return true;
   }
 
-  /** Builds and sends the next probe; throws the sink's error. */
-  sendProbe(): ProbeRecord {
+  /**
+   * Builds the next probe and sends it at `atNs` (monotonic), or as soon as possible when that
+   * is absent or past; throws the sink's error. The wait until `atNs` is a busy wait: call it a
+   * little (a millisecond or two) before.
+   */
+  sendProbe(atNs?: bigint): ProbeRecord {
     const { hop, clock } = this.cfg;
     const seq = ++this.seq;
     const placeholder: PdmRepr = { scaleDtlr: 0, scaleDtls: 0, psnThisPkt: 0, psnLastRecv: 0, deltaLastRecv: 0, deltaLastSent: 0 };
@@ -165,16 +186,13 @@ export class PdmSender {
       link: hop.link, src: hop.src, dst: hop.dst, srcPort: this.cfg.srcPort, dstPort: this.cfg.dstPort,
       payload: buildProbePayload(this.cfg.payloadSize, this.cfg.sessionId, seq), pdm: placeholder,
     }, hop.mtu);
-    // The send time is read after the frame is built and checksummed; only the PDM bytes,
-    // outside the checksum, are written between the clock read and the send.
-    // Not corrected for the send-path latency: DeltaTLR errs low by it, never high (so no
-    // negative RTD comes from it).
-    const txNs = clock.nowNs();
-    const pdm = this.endpoint.nextPdm(txNs);
-    writePdmAt(built.frame, built.pdmOffset, pdm);
-    this.cfg.sink.send(built.frame);
+    // The frame is built and checksummed first; the PDM option (outside the checksum) is
+    // encoded for the instant of sending before it comes (timed-send.ts).
+    const sent = sendPdmAt(clock, this.endpoint, this.cfg.sink, built.frame, built.pdmOffset, atNs ?? clock.nowNs());
+    const { pdm, txNs } = sent;
     // Our capture sees the probe leave asynchronously: registering it after the send is in time.
     this.captureClock.noteSent(String(pdm.psnThisPkt), txNs);
+    if (sent.retargets > 0) this.retargeted++;
     this.sent++;
     if (this.firstTxNs === null) this.firstTxNs = txNs;
     if (this.bySeq.size >= MAX_OUTSTANDING) {
@@ -187,6 +205,7 @@ export class PdmSender {
       delta_last_sent_ns: decodedNs(pdm.deltaLastSent, pdm.scaleDtls),
       tx_rel_ns: Number(txNs - this.firstTxNs),
       tx_from_capture: false,
+      stamp_lag_ns: null,
     };
     const o: Outstanding = { seq, psn: pdm.psnThisPkt, record: rec, txNs, answered: false };
     this.outstanding.delete(pdm.psnThisPkt);
@@ -196,8 +215,21 @@ export class PdmSender {
     return rec;
   }
 
+  /**
+   * Learns the capture clock before the first probe (calibration.ts): Ethernet links only;
+   * elsewhere the first probes calibrate it. Throws the sink's error.
+   */
+  async calibrate(ownMac: Uint8Array, frames = 8): Promise<void> {
+    await sendCalibrationFrames(this.cfg.clock, this.cfg.sink, this.captureClock, ownMac, frames);
+  }
+
   /** Handles a captured frame; anything but a PDM reply from the target to our port is ignored. */
   handleFrame(f: ReceivedFrame): void {
+    const calibration = calibrationKeyOf(f);
+    if (calibration !== null) {
+      this.captureClock.noteCaptured(calibration, f.capTsUs);
+      return;
+    }
     const p = this.pkt;
     this.decoder.decode(f.frame, f.capLen, f.linkType, p);
     if (p.ipVersion !== 6 || p.upperProto !== IPPROTO_UDP || p.primaryPdm < 0 || p.espSpi >= 0) return;
@@ -206,11 +238,15 @@ export class PdmSender {
       sameAddr(p.addrBuf, p.srcOff, this.cfg.hop.src) && sameAddr(p.addrBuf, p.dstOff, this.cfg.hop.dst)) {
       // One of our own probes, as the kernel stamped it on the way out: its wire time replaces
       // the time read before sending, for DeltaTLS and for the total.
-      const wireNs = this.captureClock.noteCaptured(String(hit.psnThisPkt), f.capTsUs);
-      if (wireNs !== null) {
-        this.endpoint.refineSentTime(hit.psnThisPkt, wireNs);
+      const seen = this.captureClock.noteCaptured(String(hit.psnThisPkt), f.capTsUs);
+      if (seen !== null) {
+        this.endpoint.refineSentTime(hit.psnThisPkt, seen.wireNs);
         const o = this.outstanding.get(hit.psnThisPkt);
-        if (o !== undefined && !o.answered) { o.txNs = wireNs; o.record.tx_from_capture = true; }
+        if (o !== undefined) {
+          if (!o.answered) { o.txNs = seen.wireNs; o.record.tx_from_capture = true; }
+          o.record.stamp_lag_ns = Number(seen.lagNs);
+        }
+        if (Number(seen.lagNs) > STAMP_LAG_REPORT_NS) this.stampedLate++;
       }
       return;
     }
@@ -259,7 +295,7 @@ export class PdmSender {
     this.onReply?.(rec);
   }
 
-  summary(sinkName: string): SendSummary {
+  summary(sinkName: string, scheduling = 'default'): SendSummary {
     const { hop } = this.cfg;
     return {
       schema: SEND_SCHEMA,
@@ -267,6 +303,7 @@ export class PdmSender {
       target: { addr: formatIpv6(hop.dst), port: this.cfg.dstPort },
       dev: hop.dev,
       sink: sinkName,
+      scheduling,
       started_at_us: this.startedAtUs,
       probes_sent: this.sent,
       replies_received: this.received,
@@ -278,6 +315,8 @@ export class PdmSender {
       total_ns: this.total.stats(),
       rtd_ns: this.rtd.stats(),
       receive_clock_calibrated: this.captureClock.calibrated,
+      retimed_probes: this.retargeted,
+      stamped_late_probes: this.stampedLate,
       delivery_lag_us: this.lagCount === 0 ? null
         : { min: this.lagMinNs / 1000, mean: this.lagSumNs / this.lagCount / 1000, max: this.lagMaxNs / 1000 },
       probes: this.probes,
@@ -293,11 +332,12 @@ function sameAddr(buf: Uint8Array, off: number, addr: Uint8Array): boolean {
 
 /**
  * The BPF filter: replies from the target and our own probes (their capture timestamps calibrate
- * the receive clock), first extension header Destination Options or Hop-by-Hop. Not `udp`
- * (misses UDP behind Destination Options, native.md §1.6) and not `ip6 protochain 17`, which the
- * kernel refuses (libpcap then copies every packet to user space; native-notes/cap.md). UDP and
- * the ports are checked after decoding.
+ * the receive clock), first extension header Destination Options or Hop-by-Hop, and on Ethernet
+ * our calibration frames (calibration.ts). Not `udp` (misses UDP behind Destination Options,
+ * native.md §1.6) and not `ip6 protochain 17`, which the kernel refuses (libpcap then copies
+ * every packet to user space; native-notes/cap.md). UDP and the ports are checked after decoding.
  */
-export function captureFilter(src: string, dst: string): string {
-  return `ip6 and host ${src} and host ${dst} and (ip6[6] == 60 or ip6[6] == 0)`;
+export function captureFilter(src: string, dst: string, ethernet = false): string {
+  const pdm = `ip6 and host ${src} and host ${dst} and (ip6[6] == 60 or ip6[6] == 0)`;
+  return ethernet ? `(${pdm}) or ether proto 0x88b5` : pdm;
 }

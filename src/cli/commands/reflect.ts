@@ -9,6 +9,8 @@ import { MONOTONIC_CLOCK } from '../../send/pdm-endpoint.js';
 import { LiveReceiver, PcapInjectSink } from '../../send/receiver.js';
 import { PdmReflector, probeFilter } from '../../send/reflector.js';
 import { CapSink, NEED_NET_RAW, type PacketSink, SinkError, hasCapNetRaw } from '../../send/sink.js';
+import { RealtimeRefusedError, type TimingSetup, DEFAULT_RT_PRIORITY, parseRealtimeOption, setUpTiming } from '../../send/latency.js';
+import { warmUpExchange } from '../../send/warm-up.js';
 import { pdmDeltaNs } from '../../wire/pdm.js';
 import { EXIT_INPUT, EXIT_USAGE, UserError, oneLine } from '../errors.js';
 import { runThenExit, stdout } from '../output.js';
@@ -24,7 +26,20 @@ interface ReflectArgs {
   maxRate: number;
   sink: 'cap' | 'pcap';
   log: boolean;
+  realtime?: string | boolean;
   quiet: boolean;
+}
+
+export const REALTIME_DESCRIBE = `SCHED_FIFO priority 1..99 for all threads (bare --realtime: ${DEFAULT_RT_PRIORITY}); ` +
+  'on by default when permitted (root or CAP_SYS_NICE), with a note when refused; --no-realtime: the default scheduler';
+
+/** --realtime as parsed, or a one-line usage error. */
+export function realtimeArg(value: string | boolean | undefined): { priority: number; explicit: boolean } | null {
+  try {
+    return parseRealtimeOption(value);
+  } catch (err) {
+    throw new UserError((err as Error).message, EXIT_USAGE);
+  }
 }
 
 function bindPort(port: number): Promise<Socket> {
@@ -43,6 +58,7 @@ async function runReflect(args: ReflectArgs): Promise<number> {
   const delayNs = parseDurationNs(args.delay, 'ms', '--delay');
   if (!(delayNs >= 0) || delayNs > 10e9) throw new UserError('--delay must be 0..10s', EXIT_USAGE);
   if (!(args.maxRate > 0) || args.maxRate > REFLECT_MAX_RATE_PPS) throw new UserError(`--max-rate must be above 0 and at most ${REFLECT_MAX_RATE_PPS}`, EXIT_USAGE);
+  const realtime = realtimeArg(args.realtime);
   if (hasCapNetRaw() === false) throw new UserError(`pdmscope reflect ${NEED_NET_RAW}`);
   let link: LinkInfo;
   try {
@@ -69,12 +85,24 @@ async function runReflect(args: ReflectArgs): Promise<number> {
     socket.close();
     throw err instanceof SinkError ? new UserError(err.message) : err;
   }
-  const r = new PdmReflector({ port: args.port, delayNs: BigInt(Math.round(delayNs)), clock, sink, mtu: link.mtu, maxRepliesPerSecond: args.maxRate });
+  let timing: TimingSetup;
+  try {
+    timing = setUpTiming(realtime, () => warmUpExchange());
+  } catch (err) {
+    receiver.close();
+    sink.close();
+    socket.close();
+    throw err instanceof RealtimeRefusedError ? new UserError(err.message) : err;
+  }
+  if (timing.note !== null && !args.quiet) process.stderr.write(`pdmscope: ${timing.note}\n`);
+  const r = new PdmReflector({
+    port: args.port, delayNs: BigInt(Math.round(delayNs)), clock, sink, mtu: link.mtu, maxRepliesPerSecond: args.maxRate, gc: timing.gc,
+  });
   reflector = r;
   if (args.log) {
     r.onReply = (x) => {
       const sd = x.pdm.deltaLastRecv === 0 && x.pdm.scaleDtlr === 0 ? '—' : (pdmDeltaNs(x.pdm.deltaLastRecv, x.pdm.scaleDtlr) / 1e6).toFixed(3);
-      stdout.line(`reply to ${formatIpv6(x.peer)} port ${x.peerPort}: psn=${x.pdm.psnThisPkt} psn_last_recv=${x.pdm.psnLastRecv} server_delay=${sd} ms`);
+      stdout.line(`reply to ${formatIpv6(x.peer)} port ${x.peerPort}: psn=${x.pdm.psnThisPkt} psn_last_recv=${x.pdm.psnLastRecv} server_delay=${sd} ms delivery_lag=${(x.deliveryLagNs / 1e3).toFixed(1)} µs late=${(x.lateNs / 1e3).toFixed(1)} µs`);
       stdout.flush();
     };
   }
@@ -82,7 +110,7 @@ async function runReflect(args: ReflectArgs): Promise<number> {
   if (receiver.linkType === 1 && ownMac !== null) await r.calibrate(ownMac);
   if (!args.quiet) {
     process.stderr.write(`pdmscope: reflecting PDM probes on ${args.interface} UDP port ${args.port} ` +
-      `(delay ${(delayNs / 1e6).toFixed(3)} ms, sink ${args.sink}); Ctrl-C to stop\n`);
+      `(delay ${(delayNs / 1e6).toFixed(3)} ms, sink ${args.sink}, scheduling ${timing.scheduling}); Ctrl-C to stop\n`);
   }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
@@ -97,6 +125,9 @@ async function runReflect(args: ReflectArgs): Promise<number> {
     process.stderr.write(`pdmscope: ${st.probes} probes, ${st.replies} replies, ${st.flows} flows, ` +
       `receive clock ${r.captureClock.calibrated ? `calibrated from ${r.captureClock.matched} own frames` : 'not calibrated (delivery times used)'}` +
       (st.rate_limited > 0 ? `, ${st.rate_limited} over the rate limit` : '') +
+      `, ${st.late} late by over 0.5 ms (max ${(st.max_late_ns / 1e6).toFixed(3)} ms)` +
+      `, ${st.stamped_late} stamped over 50 µs after their encoded time (max ${(st.max_stamp_lag_ns / 1e3).toFixed(1)} µs)` +
+      (st.retimed > 0 ? `, ${st.retimed} re-encoded (held up at the deadline)` : '') +
       (st.send_errors > 0 ? `, ${st.send_errors} send errors (last: ${st.last_error})` : '') + '\n');
   }
   if (receiver.callbackError !== null) {
@@ -117,9 +148,11 @@ export const reflectCommand: CommandModule<object, ReflectArgs> = {
       .option('max-rate', { type: 'number', default: REFLECT_MAX_RATE_PPS, describe: `most replies per second (at most ${REFLECT_MAX_RATE_PPS})` })
       .option('sink', { choices: ['cap', 'pcap'] as const, default: 'pcap' as const, describe: 'inject with node_pcap (survives the interface going down) or with cap (an interface going down aborts the process)' })
       .option('log', { type: 'boolean', default: false, describe: 'print a line per reply on stdout' })
+      .option('realtime', { type: 'string', describe: REALTIME_DESCRIBE })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no status lines on stderr' })
       .example('$0 reflect -i eth0', 'answer probes on UDP port 7777')
       .example('$0 reflect -i eth0 --delay 5ms --log', 'add 5 ms of server delay and log each reply')
+      .example('$0 reflect -i eth0 --realtime 70', 'run at SCHED_FIFO priority 70 instead of 40')
       .epilogue('Needs CAP_NET_RAW (root). Probes without a PDM option, to other ports, or to multicast addresses are ignored.') as unknown as Argv<ReflectArgs>,
   handler: async (args) => {
     // node_pcap's live handle keeps the event loop alive after close(): exit explicitly.

@@ -14,6 +14,9 @@ import { PROBE_HEADER_LEN } from '../../send/payload.js';
 import { MONOTONIC_CLOCK } from '../../send/pdm-endpoint.js';
 import { LiveReceiver, PcapInjectSink } from '../../send/receiver.js';
 import { PdmSender, type ReplyRecord, type SendSummary, captureFilter } from '../../send/sender.js';
+import { RealtimeRefusedError, type TimingSetup, setUpTiming } from '../../send/latency.js';
+import { warmUpExchange } from '../../send/warm-up.js';
+import { REALTIME_DESCRIBE, realtimeArg } from './reflect.js';
 import { CapSink, NEED_NET_RAW, type PacketSink, SinkError, hasCapNetRaw } from '../../send/sink.js';
 import { EXIT_INPUT, EXIT_USAGE, UserError } from '../errors.js';
 import { runThenExit, stdout } from '../output.js';
@@ -23,6 +26,8 @@ import { TOOL_VERSION } from '../version.js';
 /** Probes per second without --rate, and the most --rate allows. */
 export const DEFAULT_RATE_PPS = 10;
 export const MAX_RATE_PPS = 1000;
+/** How early the sender wakes before a probe is due; the rest is a busy wait. */
+const SPIN_MARGIN_NS = 2e6;
 
 type SinkKind = 'cap' | 'pcap';
 
@@ -39,6 +44,7 @@ interface SendArgs {
   sink: SinkKind;
   format: 'text' | 'json';
   db?: string;
+  realtime?: string | boolean;
   quiet: boolean;
 }
 
@@ -64,6 +70,9 @@ export function summaryText(s: SendSummary): string {
   const add = (name: string, d: DurationStats): void => {
     rows.push([name, String(d.count), ms(d.min), ms(d.mean), ms(d.p50), ms(d.p90), ms(d.p99), ms(d.max)]);
   };
+  if (s.stamped_late_probes > 0) {
+    lines.push(`${s.stamped_late_probes} probes stamped by the kernel over 50 µs after their encoded send time (their DeltaTLR is low by that)`);
+  }
   add('server_delay', s.server_delay_ns);
   add('total', s.total_ns);
   add('rtd', s.rtd_ns);
@@ -187,6 +196,7 @@ function storeSendRun(path: string, summary: SendSummary, sender: PdmSender, com
 
 async function runSend(args: SendArgs): Promise<number> {
   const { dst, intervalNs, waitNs } = checkSendArgs(args);
+  const realtime = realtimeArg(args.realtime);
   if (hasCapNetRaw() === false) throw new UserError(`pdmscope send ${NEED_NET_RAW}`);
   let hop: NextHop;
   try {
@@ -205,7 +215,7 @@ async function runSend(args: SendArgs): Promise<number> {
   let receiver: LiveReceiver | null = null;
   let sink: PacketSink | null = null;
   try {
-    receiver = LiveReceiver.open(hop.dev, captureFilter(formatIpv6(hop.src), formatIpv6(dst)), clock, (f) => sender?.handleFrame(f));
+    receiver = LiveReceiver.open(hop.dev, captureFilter(formatIpv6(hop.src), formatIpv6(dst), hop.link.kind === 'ethernet'), clock, (f) => sender?.handleFrame(f));
     sink = args.sink === 'pcap' ? PcapInjectSink.open(hop.dev, clock) : CapSink.open(hop.dev);
   } catch (err) {
     receiver?.close();
@@ -217,11 +227,31 @@ async function runSend(args: SendArgs): Promise<number> {
   if (sink.linkType !== expectLink) {
     throw new UserError(`${hop.dev} has link type ${sink.linkType}; pdmscope can only inject on Ethernet, loopback or raw-IP links`);
   }
+  let timing: TimingSetup;
+  try {
+    timing = setUpTiming(realtime, () => warmUpExchange());
+  } catch (err) {
+    receiver.close();
+    sink.close();
+    socket.close();
+    throw err instanceof RealtimeRefusedError ? new UserError(err.message) : err;
+  }
+  if (timing.note !== null && !args.quiet) process.stderr.write(`pdmscope: ${timing.note}\n`);
   const target = formatIpv6(dst);
   const s = new PdmSender({
     hop, dstPort: args.port, srcPort, payloadSize: args.size, clock, sink, sessionId: randomInt(0, 2 ** 32 - 1),
   });
   sender = s;
+  if (hop.link.kind === 'ethernet') {
+    try {
+      await s.calibrate(hop.link.srcMac);
+    } catch (err) {
+      receiver.close();
+      sink.close();
+      socket.close();
+      throw err instanceof SinkError ? new UserError(err.message) : err;
+    }
+  }
   if (args.format === 'text') {
     stdout.line(`PDMSCOPE ${target} port ${args.port} from ${formatIpv6(hop.src)} port ${srcPort} via ${hop.dev}: ${args.size} bytes of UDP payload`);
     stdout.flush();
@@ -239,15 +269,20 @@ async function runSend(args: SendArgs): Promise<number> {
   });
 
   let failure: string | null = null;
-  const t0 = clock.nowNs();
+  const spinMarginNs = Math.min(SPIN_MARGIN_NS, intervalNs / 2);
+  const t0 = clock.nowNs() + BigInt(Math.round(spinMarginNs));
   try {
     for (let k = 0; !stopped && (args.count === 0 || k < args.count); k++) {
+      // Wake a little early and busy-wait the rest inside sendProbe: timers fire late by up to
+      // a millisecond or two, and the probe's PDM is encoded for its planned instant.
       const dueNs = t0 + BigInt(Math.round(k * intervalNs));
-      const aheadNs = Number(dueNs - clock.nowNs());
+      const aheadNs = Number(dueNs - clock.nowNs()) - spinMarginNs;
       if (aheadNs > 0) await nap(aheadNs / 1e6);
       if (stopped) break;
-      s.sendProbe();
+      s.sendProbe(dueNs);
       if (receiver.callbackError !== null) throw receiver.callbackError;
+      // Between probes, when the next is not due soon: collect now rather than while waiting.
+      timing.gc.idle(clock.nowNs(), dueNs + BigInt(Math.round(intervalNs)) - BigInt(Math.round(spinMarginNs)));
     }
     const deadline = clock.nowNs() + BigInt(Math.round(waitNs));
     while (!stopped && !s.allAnswered && clock.nowNs() < deadline) await nap(5);
@@ -257,7 +292,7 @@ async function runSend(args: SendArgs): Promise<number> {
   receiver.close();
   sink.close();
   socket.close();
-  const summary = s.summary(args.sink);
+  const summary = s.summary(args.sink, timing.scheduling);
   if (args.format === 'json') stdout.line(JSON.stringify(summary, null, 2));
   else { stdout.line(''); stdout.line(summaryText(summary)); }
   stdout.flush();
@@ -293,6 +328,7 @@ export const sendCommand: CommandModule<object, SendArgs> = {
       .option('sink', { choices: ['cap', 'pcap'] as const, default: 'pcap' as SinkKind, describe: 'inject with node_pcap (pcap_inject; survives the interface going down) or with cap (pcap_sendpacket; an interface going down aborts the process)' })
       .option('format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'text: a line per reply and a summary; json: one pdmscope.send/1 document' })
       .option('db', { type: 'string', describe: "store the session as a run of kind 'send' in this SQLite file" })
+      .option('realtime', { type: 'string', describe: REALTIME_DESCRIBE })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no notes on stderr' })
       .example('$0 send -i eth0 --to 2001:db8::2 -c 10', 'ten probes, 100 ms apart, to a reflector on port 7777')
       .example('$0 send --to fd00::2 -c 1000 --interval 2ms --rate 500 --format json', 'a faster run; the summary as JSON')
