@@ -1,12 +1,19 @@
 // The node_pcap offline adapter, libpcap in a worker thread (frame-ring.ts): the shared reader
 // cases, then what only the worker has — ring wrap-around, a stop while the writer is blocked,
-// the choice of reader. This process never loads node_pcap in its main thread (native.md §1.8).
+// ESP opened in the worker, the choice of reader. Only that last test loads node_pcap in this
+// thread; after it no worker can (native.md §1.8), so it stays last.
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 
+import { EspPreOpen } from '../src/capture/esp-preopen.js';
 import { readCaptureFile, type ReaderMode } from '../src/capture/offline.js';
+import { EspSaOpener } from '../src/crypto/esp.js';
+import { loadEspSaFile } from '../src/crypto/sa-file.js';
+import { Decoder } from '../src/decode/decode.js';
+import { DecodedPacket } from '../src/decode/packet.js';
+import { fixture } from './support/cli.js';
 import { file, offlineReaderCases, pdmCapture, read, wrappingCapture } from './support/offline-cases.js';
 
 offlineReaderCases('worker');
@@ -50,6 +57,36 @@ test('worker: a callback that throws while the writer waits for room stops the r
   const { s } = await read(path, 'worker');
   assert.equal(s.complete, true);
   assert.equal(s.reader, 'worker');
+});
+
+test('worker: ESP is opened in the worker and replayed here: same decode, no opening in this thread', async () => {
+  const records = loadEspSaFile(fixture('esp', 'matrix.esp_sa'));
+  const summarize = (p: DecodedPacket): string =>
+    `${p.anomaly} ${p.espSpi} ${p.espOpened} ${p.espTunnel} ${p.srcPort} ${p.dstPort} ${p.primary?.psnThisPkt} ${p.primary?.layer}`;
+  for (const leaveEvery of [0, 2]) {
+    const pre = new EspPreOpen(records, { nullHeuristic: true, leaveEvery });
+    let openedHere = 0;
+    const real = pre.opener.delegate;
+    const counting = { open: (...a: Parameters<EspSaOpener['open']>) => { openedHere++; real.open(...a); } };
+    Object.defineProperty(pre.opener, 'delegate', { value: counting });
+    const replayed = new Decoder({ esp: pre.opener });
+    const direct = new Decoder({ esp: new EspSaOpener(records) });
+    const a = new DecodedPacket();
+    const b = new DecodedPacket();
+    let frames = 0;
+    let lt = 0;
+    const s = await readCaptureFile(fixture('esp', 'matrix.pcap'), { reader: 'worker', esp: pre }, (frame, capLen) => {
+      replayed.decode(frame, capLen, lt, a);
+      direct.decode(frame, capLen, lt, b);
+      assert.equal(summarize(a), summarize(b), `frame ${frames + 1}`);
+      frames++;
+    }, (linkType) => { lt = linkType; });
+    assert.equal(s.reader, 'worker');
+    assert.equal(s.complete, true);
+    assert.equal(frames, 116);
+    if (leaveEvery === 0) assert.equal(openedHere, 0, 'every ESP packet opened in the worker');
+    else assert.ok(openedHere > 20 && openedHere < 80, `${openedHere} of 116 opened here`);
+  }
 });
 
 test('worker: auto reads small files here and large ones in the worker; PDMSCOPE_READER overrides auto', async () => {

@@ -6,15 +6,19 @@
 // The ring is a row of chunks. The writer fills one chunk with records and publishes it whole;
 // the reader takes whole chunks. Threads meet once per chunk (thousands of frames), never per
 // frame. Chunk state word: 0 = free for the writer, n > 0 = n words of records to read,
-// -1 = the writer has ended (nothing follows). A record is four int32 words — captured length,
-// length on the wire, timestamp seconds and microseconds (as libpcap delivers them, uint32 bits)
-// — then the frame bytes, padded to a whole word.
+// -1 = the writer has ended (nothing follows). A record is five int32 words — captured length,
+// length on the wire, timestamp seconds and microseconds (as libpcap delivers them, uint32 bits),
+// and the number of annotation words — then the frame bytes, padded to a whole word, then the
+// annotation words (what the writer worked out about the frame, e.g. its ESP payload opened:
+// esp-preopen.ts; 0 words for a plain read).
 
 /** Bytes of one chunk: larger than the largest record libpcap delivers (262144 + 16). */
 export const RING_CHUNK_BYTES = 1 << 20;
+/** Most annotation words one record may carry: with the largest frame it still fits a chunk. */
+export const MAX_ANNOTATION_WORDS = ((RING_CHUNK_BYTES - 262144) >> 2) - 64;
 export const RING_CHUNKS = 12;
 const CHUNK_WORDS = RING_CHUNK_BYTES >> 2;
-const RECORD_HEADER_WORDS = 4;
+const RECORD_HEADER_WORDS = 5;
 
 /** Control words. */
 const W_STOP = 0;
@@ -30,6 +34,7 @@ const waitAsync = (Atomics as unknown as {
 }).waitAsync;
 
 export const CHUNK_FREE = 0;
+const NO_WORDS = new Int32Array(0);
 export const CHUNK_END = -1;
 
 export function createRingBuffer(): SharedArrayBuffer {
@@ -59,11 +64,14 @@ export class FrameRingWriter {
   }
 
   /**
-   * Appends one frame (`frame[0..capLen)`); blocks while the ring is full. False when the reader
+   * Appends one frame (`frame[0..capLen)`) and `annotation[0..annotationWords)` (at most
+   * MAX_ANNOTATION_WORDS); blocks while the ring is full. False when the reader
    * asked to stop: the frame is dropped and the caller should end its read.
    */
-  push(frame: Uint8Array, capLen: number, wireLen: number, tsSec: number, tsUsec: number): boolean {
-    const need = RECORD_HEADER_WORDS + ((capLen + 3) >> 2);
+  push(frame: Uint8Array, capLen: number, wireLen: number, tsSec: number, tsUsec: number,
+    annotation: Int32Array = NO_WORDS, annotationWords = 0): boolean {
+    const n = (capLen + 3) >> 2;
+    const need = RECORD_HEADER_WORDS + n + annotationWords;
     if (this.pos < 0 || this.pos + need > CHUNK_WORDS) {
       if (this.pos > 0) this.publish();
       if (!this.acquire()) return false;
@@ -74,7 +82,10 @@ export class FrameRingWriter {
     w[base + 1] = wireLen;
     w[base + 2] = tsSec;
     w[base + 3] = tsUsec;
+    w[base + 4] = annotationWords;
     this.bytes.set(capLen === frame.length ? frame : frame.subarray(0, capLen), (base + RECORD_HEADER_WORDS) << 2);
+    const at = base + RECORD_HEADER_WORDS + n;
+    for (let k = 0; k < annotationWords; k++) w[at + k] = annotation[k]!;
     this.pos += need;
     return true;
   }
@@ -84,9 +95,10 @@ export class FrameRingWriter {
    * buffer whose first `capLen` bytes are the frame): a word loop instead of a typed-array view
    * per frame.
    */
-  pushWords(frameWords: Int32Array, capLen: number, wireLen: number, tsSec: number, tsUsec: number): boolean {
+  pushWords(frameWords: Int32Array, capLen: number, wireLen: number, tsSec: number, tsUsec: number,
+    annotation: Int32Array = NO_WORDS, annotationWords = 0): boolean {
     const n = (capLen + 3) >> 2;
-    const need = RECORD_HEADER_WORDS + n;
+    const need = RECORD_HEADER_WORDS + n + annotationWords;
     if (this.pos < 0 || this.pos + need > CHUNK_WORDS) {
       if (this.pos > 0) this.publish();
       if (!this.acquire()) return false;
@@ -97,8 +109,11 @@ export class FrameRingWriter {
     w[base + 1] = wireLen;
     w[base + 2] = tsSec;
     w[base + 3] = tsUsec;
+    w[base + 4] = annotationWords;
     const to = base + RECORD_HEADER_WORDS;
     for (let k = 0; k < n; k++) w[to + k] = frameWords[k]!;
+    const at = to + n;
+    for (let k = 0; k < annotationWords; k++) w[at + k] = annotation[k]!;
     this.pos += need;
     return true;
   }
@@ -197,3 +212,5 @@ export class FrameRingReader {
 }
 
 export const RECORD_WORDS_BEFORE_FRAME = RECORD_HEADER_WORDS;
+/** Index, inside a record, of the word holding the number of annotation words after the frame. */
+export const RECORD_ANNOTATION_WORDS = 4;

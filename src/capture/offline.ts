@@ -14,7 +14,8 @@ import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-import { createRingBuffer, FrameRingReader, RECORD_WORDS_BEFORE_FRAME } from './frame-ring.js';
+import type { EspPreOpen, EspPreOpenRequest } from './esp-preopen.js';
+import { createRingBuffer, FrameRingReader, RECORD_ANNOTATION_WORDS, RECORD_WORDS_BEFORE_FRAME } from './frame-ring.js';
 import { constructSession, linkTypeNumber, type NativePcapSession, pcapLoadedHere, readerWorkersAlive } from './native.js';
 import { type CaptureFileFormat, isFatalProblem, MAX_RECORD_CAPLEN, prescanCapture, type PrescanResult } from './prescan.js';
 
@@ -23,6 +24,10 @@ export interface ReaderWorkerData {
   sab: SharedArrayBuffer;
   path: string;
   filter: string;
+  /** Open ESP in the worker (esp-preopen.ts); null for a plain read. */
+  esp: EspPreOpenRequest | null;
+  /** The LINKTYPE_* the decoding thread decodes the frames as (from the file header). */
+  linkType: number;
 }
 
 /** Thrown for files that cannot be read at all; the message is one line naming the file. */
@@ -46,6 +51,12 @@ export interface ReadOptions {
    * overrides `auto`.
    */
   reader?: ReaderMode;
+  /**
+   * ESP opening for the frames' decoder (`esp.opener` is the Decoder's EspOpener). A worker read
+   * opens ESP in the worker, next to libpcap, and `esp.opener` replays each frame's outcome
+   * during `onFrame`; a read in this thread leaves all opening to `esp.opener` itself.
+   */
+  esp?: EspPreOpen;
 }
 
 export type ReaderMode = 'auto' | 'thread' | 'worker';
@@ -162,7 +173,7 @@ export async function readCaptureFile(path: string, options: ReadOptions, onFram
   onOpen?.(head.linkType);
   const delivery = new Delivery();
   const drained = reader === 'worker'
-    ? await readInWorker(path, filter, onFrame, delivery)
+    ? await readInWorker({ path, filter, esp: options.esp, linkType: head.linkType }, onFrame, delivery)
     : await drainWithLibpcap(path, filter, threadDelivery(onFrame, delivery));
   summary.delivered = delivery.delivered;
   if (delivery.callbackError !== null) throw delivery.callbackError;
@@ -218,23 +229,33 @@ function threadDelivery(onFrame: FrameCallback, d: Delivery): (buf: Buffer, h: B
 /** One reader worker at a time: node_pcap cannot be loaded by two live threads (native.md §1.8). */
 let workerTurn: Promise<void> = Promise.resolve();
 
-async function readInWorker(path: string, filter: string, onFrame: FrameCallback, d: Delivery): Promise<DrainResult> {
+interface WorkerRead {
+  path: string;
+  filter: string;
+  esp: EspPreOpen | undefined;
+  linkType: number;
+}
+
+async function readInWorker(read: WorkerRead, onFrame: FrameCallback, d: Delivery): Promise<DrainResult> {
   const previous = workerTurn;
   let release!: () => void;
   workerTurn = new Promise<void>((r) => { release = r; });
   await previous;
   try {
-    return await runReaderWorker(path, filter, onFrame, d);
+    return await runReaderWorker(read, onFrame, d);
   } finally {
     release();
   }
 }
 
-async function runReaderWorker(path: string, filter: string, onFrame: FrameCallback, d: Delivery): Promise<DrainResult> {
+async function runReaderWorker(read: WorkerRead, onFrame: FrameCallback, d: Delivery): Promise<DrainResult> {
+  const { path, filter, linkType } = read;
   const sab = createRingBuffer();
   const ring = new FrameRingReader(sab);
+  const replay = read.esp?.opener ?? null;
   readerWorkersAlive(+1);
-  const worker = new Worker(new URL('./reader-worker.js', import.meta.url), { workerData: { sab, path, filter } satisfies ReaderWorkerData });
+  const workerData: ReaderWorkerData = { sab, path, filter, esp: read.esp?.request ?? null, linkType };
+  const worker = new Worker(new URL('./reader-worker.js', import.meta.url), { workerData });
   let workerError: unknown = null;
   let gone = false;
   const exited = new Promise<void>((resolve) => {
@@ -252,8 +273,11 @@ async function runReaderWorker(path: string, filter: string, onFrame: FrameCallb
       const wireLen = w[i + 1]!;
       const tsUs = (w[i + 2]! >>> 0) * 1e6 + (w[i + 3]! >>> 0);
       const n = (capLen + 3) >> 2;
+      const annotationWords = w[i + RECORD_ANNOTATION_WORDS]!;
       const from = i + RECORD_WORDS_BEFORE_FRAME;
       for (let k = 0; k < n; k++) frameWords[k] = w[from + k]!;
+      // The ESP outcome is read during onFrame, while the chunk is still ours.
+      if (replay !== null) replay.replayNext(w, from + n, annotationWords);
       try {
         onFrame(frame, capLen, wireLen, tsUs);
       } catch (err) {
@@ -262,10 +286,12 @@ async function runReaderWorker(path: string, filter: string, onFrame: FrameCallb
       }
       d.delivered++;
       d.nextRecordOffset += 16 + capLen;
-      i = from + n;
+      i = from + n + annotationWords;
     }
     return true;
   }, () => gone);
+  // Nothing recorded outlives the read (a later read in this thread must not replay it).
+  replay?.replayNext(new Int32Array(0), 0, 0);
   if (!ended) ring.stop();
   await exited;
   const info = ring.info() as DrainResult | null;

@@ -1,5 +1,6 @@
 // Worker-thread entry of the file reader (offline.ts): libpcap delivers the file's packets here
-// and they go into the shared frame ring for the thread that started us. Nothing in this thread
+// and they go into the shared frame ring for the thread that started us, each with its ESP
+// payload already opened when the read asked for it (esp-preopen.ts). Nothing in this thread
 // throws past its own catch: the outcome, good or bad, travels in the ring's finish info.
 
 import { workerData } from 'node:worker_threads';
@@ -9,11 +10,13 @@ import { FrameRingWriter } from './frame-ring.js';
 import { drainWithLibpcap, type DrainResult, type ReaderWorkerData } from './offline.js';
 
 const HOST_LE = endianness() === 'LE';
-const { sab, path, filter } = workerData as ReaderWorkerData;
+const { sab, path, filter, esp, linkType } = workerData as ReaderWorkerData;
 const ring = new FrameRingWriter(sab);
 
 let result: DrainResult;
 try {
+  // Loaded only when asked for: a plain read stays free of the decoder and node:crypto set-up.
+  const annotator = esp === null ? null : new (await import('./esp-preopen.js')).EspFrameAnnotator(esp, linkType);
   let frameWords: Int32Array | null = null;
   let headerWords: Int32Array | null = null;
   result = await drainWithLibpcap(path, filter, (buf, h) => {
@@ -26,18 +29,22 @@ try {
     const hw = headerWords!;
     const capLen = hw[2]! >>> 0;
     if (capLen > frameWords.length << 2) return pushBytes(buf, h);
-    return ring.pushWords(frameWords, capLen, hw[3]! >>> 0, hw[0]!, hw[1]!);
+    if (annotator === null) return ring.pushWords(frameWords, capLen, hw[3]! >>> 0, hw[0]!, hw[1]!);
+    const n = annotator.annotate(buf, capLen);
+    return ring.pushWords(frameWords, capLen, hw[3]! >>> 0, hw[0]!, hw[1]!, annotator.words, n);
   });
+
+  /** The general path: any alignment, either byte order. */
+  function pushBytes(buf: Buffer, h: Buffer): boolean {
+    const sec = HOST_LE ? h.readUInt32LE(0) : h.readUInt32BE(0);
+    const usec = HOST_LE ? h.readUInt32LE(4) : h.readUInt32BE(4);
+    const capLen = Math.min(HOST_LE ? h.readUInt32LE(8) : h.readUInt32BE(8), buf.length);
+    const wireLen = HOST_LE ? h.readUInt32LE(12) : h.readUInt32BE(12);
+    if (annotator === null) return ring.push(buf, capLen, wireLen, sec, usec);
+    const n = annotator.annotate(buf, capLen);
+    return ring.push(buf, capLen, wireLen, sec, usec, annotator.words, n);
+  }
 } catch (err) {
   result = { linkTypeName: null, openError: `${path}: libpcap cannot read it: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]! };
-}
-
-/** The general path: any alignment, either byte order. */
-function pushBytes(buf: Buffer, h: Buffer): boolean {
-  const sec = HOST_LE ? h.readUInt32LE(0) : h.readUInt32BE(0);
-  const usec = HOST_LE ? h.readUInt32LE(4) : h.readUInt32BE(4);
-  const capLen = HOST_LE ? h.readUInt32LE(8) : h.readUInt32BE(8);
-  const wireLen = HOST_LE ? h.readUInt32LE(12) : h.readUInt32BE(12);
-  return ring.push(buf, capLen <= buf.length ? capLen : buf.length, wireLen, sec, usec);
 }
 ring.finish(result);

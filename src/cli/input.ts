@@ -1,19 +1,25 @@
 // Capture files in, frames out, in the order given. Every file's damage is reported, never
 // hidden: an incomplete file is marked in the results and makes the exit code non-zero.
 
-import { readCaptureFile } from '../capture/offline.js';
+import type { EspPreOpen } from '../capture/esp-preopen.js';
+import { readCaptureFile, type ReadOptions } from '../capture/offline.js';
 import type { InputReport } from '../metrics/types.js';
 import { UserError } from './errors.js';
 
 export type FrameHandler = (frame: Uint8Array, capLen: number, wireLen: number, tsUs: number, linkType: number, frameNumber: number, fileIndex: number) => void;
 
-export async function readInputs(paths: readonly string[], filter: string | undefined, onFrame: FrameHandler): Promise<InputReport[]> {
+/** `esp`: ESP opened in the reader thread for the decoder whose opener is `esp.opener` (commands/common.ts espSetupFromArgs). */
+export async function readInputs(paths: readonly string[], filter: string | undefined, onFrame: FrameHandler,
+  esp: EspPreOpen | null = null): Promise<InputReport[]> {
   const reports: InputReport[] = [];
+  const options: ReadOptions = {};
+  if (filter !== undefined) options.filter = filter;
+  if (esp !== null) options.esp = esp;
   for (let fileIndex = 0; fileIndex < paths.length; fileIndex++) {
     const path = paths[fileIndex]!;
     let frameNumber = 0;
     let linkType = 0;
-    const summary = await readCaptureFile(path, filter === undefined ? {} : { filter }, (frame, capLen, wireLen, tsUs) => {
+    const summary = await readCaptureFile(path, options, (frame, capLen, wireLen, tsUs) => {
       onFrame(frame, capLen, wireLen, tsUs, linkType, ++frameNumber, fileIndex);
     }, (lt) => { linkType = lt; });
     reports.push({

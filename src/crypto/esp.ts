@@ -159,6 +159,23 @@ export class EspSaOpener implements EspOpener {
   }
 
 
+  /**
+   * True when opening this packet neither reads nor changes state kept between packets, so any
+   * thread holding an opener built from the same records gets the same outcome: every SA without
+   * ESN (its result depends on the packet and the keys only) and the ESP-NULL heuristic. An SA
+   * with ESN infers SeqHigh from the highest sequence number authenticated so far (RFC 4303
+   * Appendix A2), so its packets must all pass through one opener, in capture order.
+   */
+  opensStatelessly(buf: Uint8Array, espOff: number, end: number, addrBuf: Uint8Array, srcOff: number, dstOff: number): boolean {
+    if (espOff + ESP_HEADER_LEN > end) return true;
+    const candidates = this.bySpi.get(readU32(buf, espOff)) ?? this.anySpi;
+    for (let i = 0; i < candidates.length; i++) {
+      const sa = candidates[i]!;
+      if (sa.matches(addrBuf, srcOff, dstOff)) return !sa.record.esn || sa.kind === 'unsupported';
+    }
+    return true;
+  }
+
   open(buf: Uint8Array, espOff: number, end: number,
     addrBuf: Uint8Array, srcOff: number, dstOff: number, out: EspOpenResult): void {
     out.method = 'sa';

@@ -338,3 +338,28 @@ function parseEsn(text: string, fail: (p: string) => never): boolean {
   if (t === '' || t === '0' || t === 'false' || t === 'no') return false;
   return fail(`ninth field must be "esn" (or 1/true/yes; empty/0/false/no for 32-bit sequence numbers), not "${printable(text)}"`);
 }
+
+/**
+ * An EspSaRecord as plain data, for a worker thread (structured clone drops SecretBytes' private
+ * field). Holds key bytes: hand it to a worker, never to a log or an error message.
+ */
+export interface EspSaRecordData extends Omit<EspSaRecord, 'encryptionKey' | 'authenticationKey'> {
+  readonly encryptionKeyBytes: Uint8Array;
+  readonly authenticationKeyBytes: Uint8Array;
+}
+
+export function espSaRecordsToData(records: readonly EspSaRecord[]): EspSaRecordData[] {
+  return records.map(({ encryptionKey, authenticationKey, ...rest }) => ({
+    ...rest,
+    encryptionKeyBytes: encryptionKey.bytes().slice(),
+    authenticationKeyBytes: authenticationKey.bytes().slice(),
+  }));
+}
+
+export function espSaRecordsFromData(data: readonly EspSaRecordData[]): EspSaRecord[] {
+  return data.map(({ encryptionKeyBytes, authenticationKeyBytes, ...rest }) => ({
+    ...rest,
+    encryptionKey: new SecretBytes(encryptionKeyBytes),
+    authenticationKey: new SecretBytes(authenticationKeyBytes),
+  }));
+}

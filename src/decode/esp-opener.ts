@@ -22,3 +22,135 @@ export interface EspOpener {
   open(buf: Uint8Array, espOff: number, end: number,
     addrBuf: Uint8Array, srcOff: number, dstOff: number, out: EspOpenResult): void;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Recorded outcomes. A reader thread can open ESP ahead of the decoding thread (capture/
+// esp-preopen.ts) and hand over what `open` produced as int32 words; PreOpenedEspOpener replays
+// them, so the decoder sees the same EspOpenResult it would have computed itself.
+//
+// Layout: word 0 = status index | method bit 8 | payload-in-frame bit 9 | next header << 16;
+// word 1, 2 = payload start and end inside the frame (in-frame) or 0 and the payload length
+// (the payload bytes follow, padded to a word); word 3 = detail length in UTF-16 code units, two
+// per word after the payload. Only an `ok` outcome carries payload bytes: for any other status
+// the decoder stops at the ESP header and reads nothing but `status` and `detail`.
+
+const STATUSES: readonly EspOpenStatus[] = ['ok', 'no_sa', 'auth_failed', 'bad_trailer', 'truncated', 'tfc_dummy'];
+const METHOD_HEURISTIC = 1 << 8;
+const IN_FRAME = 1 << 9;
+const OUTCOME_HEADER_WORDS = 4;
+
+/** Words `encodeEspOutcome` needs at most for `r` (the caller sizes its scratch from it). */
+export function espOutcomeWords(r: EspOpenResult): number {
+  const payload = r.status === 'ok' ? (r.end - r.off + 3) >> 2 : 0;
+  return OUTCOME_HEADER_WORDS + payload + ((r.detail.length + 1) >> 1);
+}
+
+/**
+ * Writes `r`, the result of opening ESP in `frame`, into `to[0..)` (at least espOutcomeWords(r)
+ * long) and returns the number of words written.
+ */
+export function encodeEspOutcome(r: EspOpenResult, frame: Uint8Array, to: Int32Array): number {
+  const ok = r.status === 'ok';
+  const inFrame = ok && r.buf === frame;
+  to[0] = STATUSES.indexOf(r.status) | (r.method === 'null_heuristic' ? METHOD_HEURISTIC : 0) |
+    (inFrame ? IN_FRAME : 0) | ((r.nextHeader & 0xff) << 16);
+  let w = OUTCOME_HEADER_WORDS;
+  if (inFrame) {
+    to[1] = r.off;
+    to[2] = r.end;
+  } else if (ok) {
+    const len = r.end - r.off;
+    to[1] = 0;
+    to[2] = len;
+    const bytes = new Uint8Array(to.buffer, to.byteOffset + (w << 2), len);
+    bytes.set(r.buf.subarray(r.off, r.end));
+    w += (len + 3) >> 2;
+  } else {
+    to[1] = 0;
+    to[2] = 0;
+  }
+  const detail = r.detail;
+  to[3] = detail.length;
+  for (let i = 0; i < detail.length; i += 2) {
+    to[w++] = detail.charCodeAt(i) | (i + 1 < detail.length ? detail.charCodeAt(i + 1) << 16 : 0);
+  }
+  return w;
+}
+
+/**
+ * An EspOpener that replays outcomes recorded by another thread for the current frame
+ * (`replayNext`), and asks `delegate` for frames with no recording (a read in this thread, or a
+ * packet the reader left to this thread).
+ */
+export class PreOpenedEspOpener implements EspOpener {
+  readonly delegate: EspOpener;
+  private words: Int32Array = new Int32Array(0);
+  private at = 0;
+  private count = 0;
+  /** The replayed payload: copied out of the ring, which the writer reuses. */
+  private payloadWords = new Int32Array(1024);
+  private payload = new Uint8Array(this.payloadWords.buffer);
+
+  constructor(delegate: EspOpener) {
+    this.delegate = delegate;
+  }
+
+  /** The outcome for the next frame's `open` is `words[at, at + count)`; 0 words: none recorded. */
+  replayNext(words: Int32Array, at: number, count: number): void {
+    this.words = words;
+    this.at = at;
+    this.count = count;
+  }
+
+  open(buf: Uint8Array, espOff: number, end: number,
+    addrBuf: Uint8Array, srcOff: number, dstOff: number, out: EspOpenResult): void {
+    if (this.count === 0) {
+      this.delegate.open(buf, espOff, end, addrBuf, srcOff, dstOff, out);
+      return;
+    }
+    const w = this.words;
+    let i = this.at;
+    this.count = 0; // one open per frame (the decoder follows no nested ESP)
+    const head = w[i]!;
+    out.status = STATUSES[head & 0xff]!;
+    out.method = (head & METHOD_HEURISTIC) !== 0 ? 'null_heuristic' : 'sa';
+    out.nextHeader = (head >>> 16) & 0xff;
+    const a = w[i + 1]!;
+    const b = w[i + 2]!;
+    const detailLength = w[i + 3]!;
+    i += OUTCOME_HEADER_WORDS;
+    if ((head & IN_FRAME) !== 0) {
+      out.buf = buf;
+      out.off = a;
+      out.end = b;
+    } else if (out.status === 'ok') {
+      const n = (b + 3) >> 2;
+      if (n > this.payloadWords.length) {
+        this.payloadWords = new Int32Array(n * 2);
+        this.payload = new Uint8Array(this.payloadWords.buffer);
+      }
+      const pw = this.payloadWords;
+      for (let k = 0; k < n; k++) pw[k] = w[i + k]!;
+      i += n;
+      out.buf = this.payload;
+      out.off = 0;
+      out.end = b;
+    } else {
+      out.buf = EMPTY_BYTES;
+      out.off = 0;
+      out.end = 0;
+    }
+    out.detail = detailLength === 0 ? '' : decodeDetail(w, i, detailLength);
+  }
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+
+function decodeDetail(w: Int32Array, at: number, length: number): string {
+  const units: number[] = [];
+  for (let k = 0; k < length; k++) {
+    const word = w[at + (k >> 1)]!;
+    units.push((k & 1) === 0 ? word & 0xffff : word >>> 16);
+  }
+  return String.fromCharCode(...units);
+}

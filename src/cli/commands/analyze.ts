@@ -11,7 +11,7 @@ import { stdout } from '../output.js';
 import { Progress } from '../progress.js';
 import { csvLine, flatten } from '../table.js';
 import { parseDurationNs } from '../units.js';
-import { FILTER_HELP, type CommonInputArgs, espOptions, inputOptions, openerFromArgs } from './common.js';
+import { FILTER_HELP, type CommonInputArgs, espOptions, espSetupFromArgs, inputOptions } from './common.js';
 import { writeReportFile } from '../../sink/report.js';
 import { SampleColumns } from '../../sink/sample-columns.js';
 import { storeAnalyzeRun, storeOptions, type StoreArgs } from './store-options.js';
@@ -46,15 +46,16 @@ export async function analyzeFiles(
     onSample: (s) => samples.push(s),
     onPsnEvent: (e) => psnEvents!.push(e),
   };
+  const esp = espSetupFromArgs(opts.args);
   const analyzer = new Analyzer({
-    idleTimeoutUs: opts.idleTimeoutUs, allFlows: opts.allFlows, esp: openerFromArgs(opts.args), observer,
+    idleTimeoutUs: opts.idleTimeoutUs, allFlows: opts.allFlows, esp: esp.opener, observer,
     keepSketches: opts.keepSketches,
   });
   const progress = opts.progress;
   const inputs = await readInputs(files, opts.filter, (frame, capLen, wireLen, tsUs, linkType, frameNumber, fileIndex) => {
     analyzer.addFrame(frame, capLen, wireLen, tsUs, linkType, frameNumber);
     if (progress !== undefined && (frameNumber & 0xffff) === 0) progress.update(fileIndex, frameNumber);
-  });
+  }, esp.preOpen);
   progress?.done();
   const { doc, flows } = analyzer.finish(inputs);
   return { doc, flows, samples, psnEvents };

@@ -2,6 +2,7 @@
 
 import type { Argv } from 'yargs';
 import type { EspOpener } from '../../decode/esp-opener.js';
+import { EspPreOpen } from '../../capture/esp-preopen.js';
 import { createEspOpener } from '../../crypto/esp.js';
 import { EspSaFileError, type EspSaRecord, loadEspSaFile } from '../../crypto/sa-file.js';
 import { UserError } from '../errors.js';
@@ -30,6 +31,28 @@ export function espOptions<T>(y: Argv<T>): Argv<T> {
 
 /** The ESP opener the arguments ask for, or null when nothing inside ESP can be read. */
 export function openerFromArgs(args: CommonInputArgs): EspOpener | null {
+  const records = saRecordsFromArgs(args);
+  if (records.length === 0 && !args.espNull) return null;
+  return createEspOpener(records, { nullHeuristic: args.espNull });
+}
+
+/** ESP opening for commands that read capture files: the Decoder's opener and the read option. */
+export interface EspSetup {
+  /** For the Decoder (null: nothing inside ESP is read). */
+  opener: EspOpener | null;
+  /** For readCaptureFile (ReadOptions.esp): a worker read opens ESP next to libpcap. */
+  preOpen: EspPreOpen | null;
+}
+
+/** Like openerFromArgs, for file reads: ESP is opened in the reader thread when it has one. */
+export function espSetupFromArgs(args: CommonInputArgs): EspSetup {
+  const records = saRecordsFromArgs(args);
+  if (records.length === 0 && !args.espNull) return { opener: null, preOpen: null };
+  const preOpen = new EspPreOpen(records, { nullHeuristic: args.espNull });
+  return { opener: preOpen.opener, preOpen };
+}
+
+function saRecordsFromArgs(args: CommonInputArgs): EspSaRecord[] {
   let records: EspSaRecord[] = [];
   if (args.espSa !== undefined) {
     try {
@@ -40,6 +63,5 @@ export function openerFromArgs(args: CommonInputArgs): EspOpener | null {
       throw new UserError(`${args.espSa}: ${(err as Error).message}`);
     }
   }
-  if (records.length === 0 && !args.espNull) return null;
-  return createEspOpener(records, { nullHeuristic: args.espNull });
+  return records;
 }

@@ -13,7 +13,7 @@ import { inputsExitCode, readInputs, requireInputs } from '../input.js';
 import { stdout } from '../output.js';
 import { csvLine } from '../table.js';
 import { formatDurationNs, formatTsUs } from '../units.js';
-import { FILTER_HELP, type CommonInputArgs, espOptions, inputOptions, openerFromArgs } from './common.js';
+import { FILTER_HELP, type CommonInputArgs, espOptions, espSetupFromArgs, inputOptions } from './common.js';
 
 type Format = 'table' | 'json' | 'ndjson' | 'csv';
 
@@ -119,8 +119,8 @@ export const packetsCommand: CommandModule<object, PacketsArgs> = {
       .epilogue(FILTER_HELP) as unknown as Argv<PacketsArgs>,
   handler: async (args) => {
     const files = requireInputs(args.files);
-    const esp = openerFromArgs(args);
-    const decoder = new Decoder({ esp });
+    const esp = espSetupFromArgs(args);
+    const decoder = new Decoder({ esp: esp.opener });
     const packet = new DecodedPacket();
     const counters = new PacketCounters();
     const format = args.format;
@@ -140,7 +140,7 @@ export const packetsCommand: CommandModule<object, PacketsArgs> = {
           case 'table': stdout.line(tableLine(row)); break;
         }
       }
-    });
+    }, esp.preOpen);
     if (format === 'json') {
       stdout.write(`],"inputs":${JSON.stringify(inputs)},"packets":${JSON.stringify(counters.summary())},` +
         `"anomalies":${JSON.stringify(counters.sortedAnomalies())},"esp_no_sa_by_spi":${JSON.stringify(counters.espNoSaRecord())}}\n`);
