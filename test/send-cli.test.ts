@@ -43,6 +43,8 @@ const cases: [string[], RegExp][] = [
   [['reflect', '-i', 'lo', '--delay=-1ms'], /--delay must be 0\.\.10s/],
   [['reflect', '-i', 'lo', '--delay', '11s'], /--delay must be 0\.\.10s/],
   [['reflect', '-i', 'lo', '--max-rate', '100000'], /--max-rate must be above 0 and at most 1000/],
+  [['reflect', '-i', 'lo', '--realtime', '100'], /--realtime takes a SCHED_FIFO priority 1\.\.99, not '100'/],
+  [['send', '--to', 'fd00::1', '--realtime=fast'], /--realtime takes a SCHED_FIFO priority 1\.\.99, not 'fast'/],
 ];
 
 for (const [args, message] of cases) {

@@ -2,6 +2,14 @@
 // another, joined by a veth pair, tcpdump capturing on both ends. Checks the sender's numbers,
 // tshark's reading of the same PDM fields, PSN uniqueness, the agreement of encoded deltas with
 // the capture timestamps of the same packets, and `pdmscope analyze` on the capture.
+//
+// Issue 8's bounds, per sample: server delay 5 ms ± 0.5 ms; encoded deltas within 50 µs of the
+// capture timestamps; analyze within 50 µs of the sender. DeltaTLS and analyze hold them for
+// every sample. Server delay and DeltaTLR cannot on a loaded virtual machine: even a
+// SCHED_FIFO busy loop there loses the CPU for 1 to 2 ms now and then (native-notes/cap.md §6),
+// so a reply may leave late or be stamped late. Both ends measure that themselves and report
+// it; the test holds every sample to the bound except those the tool itself reports, and those
+// to at most a tenth (measured: 0 to 4 %, see native-notes/cap.md §6).
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
@@ -150,7 +158,7 @@ testNeeding('send and reflect across two network namespaces: delays, tshark, PSN
     let reflectorErr = await waitForStderr(reflector, /reflecting PDM probes/, 'reflector');
     reflector.stderr!.on('data', (d: Buffer) => { reflectorErr += d.toString(); });
 
-    const probes = 40;
+    const probes = 100;
     const sent = await run('ip', ['netns', 'exec', nsA, process.execPath, ...cli, 'send', '-i', vethA, '--to', addrB,
       '-c', String(probes), '--interval', '25ms', '--rate', '40', '--format', 'json'], 60_000);
     assert.equal(sent.code, 0, `send failed: ${sent.stderr}`);
@@ -158,7 +166,16 @@ testNeeding('send and reflect across two network namespaces: delays, tshark, PSN
 
     reflector.kill('SIGINT');
     assert.equal(await exited(reflector), 0, `reflector: ${reflectorErr}`);
-    assert.match(reflectorErr, new RegExp(`${probes} probes, ${probes} replies, 1 flows, receive clock calibrated`));
+    const reflected = new RegExp(`${probes} probes, ${probes} replies, 1 flows, receive clock calibrated from \\d+ own frames, ` +
+      '(\\d+) late by over 0\\.5 ms \\(max ([\\d.]+) ms\\), (\\d+) stamped over 50 µs from their encoded time \\(max ([\\d.]+) µs\\)').exec(reflectorErr);
+    assert.ok(reflected !== null, `reflector summary: ${reflectorErr}`);
+    const reflectorLate = Number(reflected[1]);
+    const reflectorStampedOff = Number(reflected[3]);
+    // Run as root: both ends at SCHED_FIFO by default (--realtime).
+    assert.match(reflectorErr, /scheduling SCHED_FIFO 40\b/);
+    assert.equal(summary.scheduling, 'SCHED_FIFO 40');
+    /** Samples allowed outside a bound, when the tool reports each of them itself. */
+    const allowance = Math.floor(probes / 10);
     await new Promise((r) => setTimeout(r, 300)); // let tcpdump write the last packets
     tcpdumpA.kill('SIGINT');
     tcpdumpB.kill('SIGINT');
@@ -180,11 +197,16 @@ testNeeding('send and reflect across two network namespaces: delays, tshark, PSN
       `p90 ${(quantile(delays, 0.9) / 1e6).toFixed(3)} max ${(delays[delays.length - 1]! / 1e6).toFixed(3)}; ` +
       `delivery lag µs ${JSON.stringify(summary.delivery_lag_us)}`);
     assert.ok(delays[0]! >= 4.5e6, 'no reply earlier than 5 ms − 0.5 ms');
-    const within = delays.filter((d) => Math.abs(d - 5e6) <= 0.5e6).length;
-    assert.ok(Math.abs(quantile(delays, 0.5) - 5e6) <= 0.5e6, 'median server delay 5 ms ± 0.5 ms');
-    // A reply cannot leave before the reflector's process has seen the probe; on a loaded host
-    // that took up to 7 ms (native-notes/cap.md §4, §6), so only the median is held to ±0.5 ms.
-    t.diagnostic(`${within} of ${delays.length} server delays within 5 ms ± 0.5 ms`);
+    const outside = delays.filter((d) => Math.abs(d - 5e6) > 0.5e6).length;
+    t.diagnostic(`${delays.length - outside} of ${delays.length} server delays within 5 ms ± 0.5 ms; ` +
+      `the reflector reports ${reflectorLate} replies late by over 0.5 ms (max ${reflected[2]} ms)`);
+    // Every server delay outside the bound is a reply the reflector knows it sent late (server
+    // delay − 5 ms is its lateness); it may count a few more among the replies answered after
+    // a later probe, which carry no server delay sample.
+    assert.ok(outside <= reflectorLate && reflectorLate <= outside + summary.unpaired_replies,
+      `${outside} server delays outside 5 ms ± 0.5 ms, the reflector counted ${reflectorLate} late`);
+    assert.ok(reflectorLate <= allowance, `${reflectorLate} of ${probes} replies late by over 0.5 ms`);
+    assert.ok(Math.abs(quantile(delays, 0.9) - 5e6) <= 0.5e6, 'p90 server delay 5 ms ± 0.5 ms');
 
     // --- tshark reads the same PDM fields the sender says it sent and received
     const atA = tsharkPdm(pcapA);
@@ -222,7 +244,10 @@ testNeeding('send and reflect across two network namespaces: delays, tshark, PSN
     // --- encoded deltas against the capture timestamps of the same packets, on the host that
     // encoded them: the reflector's DeltaTLR at B, the sender's DeltaTLS at A.
     const find = (rows: PdmRow[], src: string, psn: number): PdmRow => rows.find((r) => r.src === src && r.psn === psn)!;
-    const dtlrErrUs = atB.filter((r) => r.src === addrB).map((reply) => reply.dtlrNs / 1e3 - (reply.tUs - find(atB, addrA, reply.psnLastRecv).tUs));
+    // (A reply sent after a later probe arrived carries DeltaTLR from that probe, or none.)
+    const dtlrErrUs = atB.filter((r) => r.src === addrB && r.dtlrNs > 0).map((reply) => reply.dtlrNs / 1e3 - (reply.tUs - find(atB, addrA, reply.psnLastRecv).tUs));
+    // The sender's own DeltaTLR (reply received → next probe sent), against its capture.
+    const probeDtlrErrUs = probesA.filter((p) => p.dtlrNs > 0).map((probe) => probe.dtlrNs / 1e3 - (probe.tUs - find(atA, addrB, probe.psnLastRecv).tUs));
     const dtlsErrUs = probesA.filter((p) => p.dtlsNs > 0).map((probe) => {
       const reply = find(atA, addrB, probe.psnLastRecv);
       return probe.dtlsNs / 1e3 - (reply.tUs - find(atA, addrA, reply.psnLastRecv).tUs);
@@ -231,16 +256,25 @@ testNeeding('send and reflect across two network namespaces: delays, tshark, PSN
       const a = errs.map(Math.abs).sort((x, y) => x - y);
       return `p50 ${quantile(a, 0.5).toFixed(1)} p90 ${quantile(a, 0.9).toFixed(1)} max ${a[a.length - 1]!.toFixed(1)} µs`;
     };
-    t.diagnostic(`|DeltaTLR − capture| at the reflector: ${describe(dtlrErrUs)}; |DeltaTLS − capture| at the sender: ${describe(dtlsErrUs)}`);
+    t.diagnostic(`|DeltaTLR − capture| at the reflector: ${describe(dtlrErrUs)}; |DeltaTLS − capture| at the sender: ${describe(dtlsErrUs)}; ` +
+      `the sender's own |DeltaTLR − capture|: ${describe(probeDtlrErrUs)}`);
     const maxDtls = Math.max(...dtlsErrUs.map(Math.abs));
     // DeltaTLS spans a receive and a send that are both past when it is encoded: both times come
     // from capture timestamps (src/send/capture-clock.ts), so it agrees but for truncation.
     assert.ok(maxDtls <= 50, `DeltaTLS vs capture timestamps: ${describe(dtlsErrUs)}`);
-    const dtlrAbs = dtlrErrUs.map(Math.abs).sort((x, y) => x - y);
-    // DeltaTLR ends at the send being encoded; the time until the kernel stamps it is not
-    // known in advance, and a loaded host preempts the sender in between: the median must
-    // agree; p90 and max are reported (native-notes/cap.md has measured numbers).
-    assert.ok(quantile(dtlrAbs, 0.5) <= 50, `DeltaTLR vs capture timestamps: ${describe(dtlrErrUs)}`);
+    // DeltaTLR ends at the send it is encoded for; the kernel stamps that send a little later,
+    // and on a loaded virtual machine now and then much later (the CPU taken away inside the
+    // system call). Each end sees its own sends stamped (the same stamp as tcpdump's, §5) and
+    // counts those off by over 50 µs: every error clearly over the bound (55 µs, for the µs
+    // stamps and a window minimum that may move) must be one of those, and they must be rare.
+    const dtlrOver = dtlrErrUs.filter((e) => Math.abs(e) > 50).length;
+    const dtlrClearlyOver = dtlrErrUs.filter((e) => Math.abs(e) > 55).length;
+    t.diagnostic(`DeltaTLR over 50 µs: ${dtlrOver} of ${dtlrErrUs.length} replies (the reflector counted ${reflectorStampedOff}, max ${reflected[4]} µs); ` +
+      `${probeDtlrErrUs.filter((e) => Math.abs(e) > 50).length} of ${probeDtlrErrUs.length} probes (the sender counted ${summary.stamped_off_probes})`);
+    assert.ok(dtlrClearlyOver <= reflectorStampedOff, `the reflector counted ${reflectorStampedOff} replies off by over 50 µs, the capture shows ${dtlrClearlyOver}: ${describe(dtlrErrUs)}`);
+    assert.ok(dtlrOver <= allowance, `DeltaTLR vs capture timestamps: ${dtlrOver} over 50 µs; ${describe(dtlrErrUs)}`);
+    const probeClearlyOver = probeDtlrErrUs.filter((e) => Math.abs(e) > 55).length;
+    assert.ok(probeClearlyOver <= summary.stamped_off_probes, `the sender counted ${summary.stamped_off_probes} probes off by over 50 µs, the capture shows ${probeClearlyOver}`);
 
     // --- pdmscope analyze on the sender-side capture agrees with the sender, sample by sample
     const db = join(dir, 'analyze.db');

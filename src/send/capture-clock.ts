@@ -48,9 +48,9 @@ export class CaptureClock {
 
   /**
    * When the captured frame `key` is one of our own sends: learns from it and returns its wire
-   * time on the monotonic clock (its capture timestamp mapped, never before the send began),
-   * and `lagNs`, how much later that is than the time noted for the send: for a send whose PDM
-   * was encoded for that time, how much its DeltaTLR is low. Otherwise null.
+   * time on the monotonic clock (its capture timestamp mapped), and `lagNs`, how much later
+   * that is than the time noted for the send: for a send whose PDM was encoded for that time,
+   * how much its DeltaTLR is low (negative: high). Otherwise null.
    */
   noteCaptured(key: string, capTsUs: number): { wireNs: bigint; lagNs: bigint } | null {
     const txNs = this.pending.get(key);
@@ -62,9 +62,10 @@ export class CaptureClock {
     this.matched++;
     this.offsetNs = this.samples.size >= REAL_SAMPLES_FIRST || this.calibrationSamples.size === 0
       ? this.samples.min() : this.calibrationSamples.min();
-    // Never before the send began: the window's fastest send may be slower than this one.
-    const mapped = BigInt(capTsUs) * 1000n - this.offsetNs;
-    const wireNs = mapped > txNs ? mapped : txNs;
+    // Mapped like every other capture timestamp, even when that is before the send was due
+    // (a send faster than the fastest of the window the estimate came from): deltas between
+    // captured events (DeltaTLS, totals) then equal the capture's own.
+    const wireNs = BigInt(capTsUs) * 1000n - this.offsetNs;
     return { wireNs, lagNs: wireNs - txNs };
   }
 

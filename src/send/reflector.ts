@@ -51,10 +51,12 @@ export interface ReflectorStats {
   /** The latest a reply left after its deadline, ns. */
   max_late_ns: number;
   /**
-   * Replies our capture saw stamped more than STAMP_LAG_REPORT_NS after the time their PDM was
-   * encoded for (beyond the fastest send of the last 32): their DeltaTLR is low by that much.
+   * Replies our capture saw stamped more than STAMP_LAG_REPORT_NS away from the time their PDM
+   * was encoded for (after it, beyond the fastest send of the last 32): their DeltaTLR is off
+   * by that much as a capture next to this host sees it.
    */
-  stamped_late: number;
+  stamped_off: number;
+  /** The largest such distance, ns. */
   max_stamp_lag_ns: number;
   /** The last send error, one line. */
   last_error: string | null;
@@ -101,7 +103,7 @@ function replyKey(addrBuf: Uint8Array, off: number, port: number, psn: number): 
 
 /** A reply that leaves later than this after its deadline is counted as late (issue 8: 5 ms ± 0.5 ms). */
 export const LATE_REPORT_NS = 500_000;
-/** A reply stamped later than this after its encoded send time is counted (issue 8: within 50 µs). */
+/** A reply stamped further than this from its encoded send time is counted (issue 8: within 50 µs). */
 export const STAMP_LAG_REPORT_NS = 50_000;
 /** A timer is armed this long before a reply is due; the rest is a busy wait on the clock. */
 const SPIN_MARGIN_NS = 2_000_000n;
@@ -109,7 +111,7 @@ const PDM_PLACEHOLDER: PdmRepr = { scaleDtlr: 0, scaleDtls: 0, psnThisPkt: 0, ps
 
 export class PdmReflector {
   readonly stats: ReflectorStats = {
-    probes: 0, replies: 0, flows: 0, rate_limited: 0, send_errors: 0, retimed: 0, late: 0, max_late_ns: 0, stamped_late: 0, max_stamp_lag_ns: 0, last_error: null,
+    probes: 0, replies: 0, flows: 0, rate_limited: 0, send_errors: 0, retimed: 0, late: 0, max_late_ns: 0, stamped_off: 0, max_stamp_lag_ns: 0, last_error: null,
   };
   private readonly cfg: ReflectorConfig;
   private readonly decoder = new Decoder({ esp: null });
@@ -150,9 +152,9 @@ export class PdmReflector {
         // encoded send time the kernel stamped it is how much its DeltaTLR is low.
         this.flows.get(flowKey(p.addrBuf.subarray(p.dstOff, p.dstOff + 16), p.dstPort, p.addrBuf.subarray(p.srcOff, p.srcOff + 16), p.srcPort))
           ?.endpoint.refineSentTime(hit.psnThisPkt, seen.wireNs);
-        const lag = Number(seen.lagNs);
+        const lag = Math.abs(Number(seen.lagNs));
         if (lag > this.stats.max_stamp_lag_ns) this.stats.max_stamp_lag_ns = lag;
-        if (lag > STAMP_LAG_REPORT_NS) this.stats.stamped_late++;
+        if (lag > STAMP_LAG_REPORT_NS) this.stats.stamped_off++;
         return;
       }
     }

@@ -55,7 +55,8 @@ export interface ProbeRecord {
   tx_from_capture: boolean;
   /**
    * How long after the instant its PDM was encoded for the kernel stamped the probe (beyond the
-   * fastest send of the last 32): its DeltaTLR is low by this much. Null until seen.
+   * fastest send of the last 32): its DeltaTLR is low by this much (negative: high). Null
+   * until seen.
    */
   stamp_lag_ns: number | null;
 }
@@ -110,8 +111,8 @@ export interface SendSummary {
    * the planned one (timed-send.ts); a count that grows with load.
    */
   retimed_probes: number;
-  /** Probes stamped more than 50 µs after their encoded send time (stamp_lag_ns). */
-  stamped_late_probes: number;
+  /** Probes stamped more than 50 µs away from their encoded send time (|stamp_lag_ns|). */
+  stamped_off_probes: number;
   /** How long after its capture timestamp each reply reached JS: min, mean, max in µs. */
   delivery_lag_us: { min: number; mean: number; max: number } | null;
   probes: ProbeRecord[];
@@ -151,7 +152,7 @@ export class PdmSender {
   private duplicates = 0;
   private unmatched = 0;
   private retargeted = 0;
-  private stampedLate = 0;
+  private stampedOff = 0;
   private firstTxNs: bigint | null = null;
   private lagMinNs = Infinity;
   private lagMaxNs = -Infinity;
@@ -246,7 +247,7 @@ export class PdmSender {
           if (!o.answered) { o.txNs = seen.wireNs; o.record.tx_from_capture = true; }
           o.record.stamp_lag_ns = Number(seen.lagNs);
         }
-        if (Number(seen.lagNs) > STAMP_LAG_REPORT_NS) this.stampedLate++;
+        if (Math.abs(Number(seen.lagNs)) > STAMP_LAG_REPORT_NS) this.stampedOff++;
       }
       return;
     }
@@ -316,7 +317,7 @@ export class PdmSender {
       rtd_ns: this.rtd.stats(),
       receive_clock_calibrated: this.captureClock.calibrated,
       retimed_probes: this.retargeted,
-      stamped_late_probes: this.stampedLate,
+      stamped_off_probes: this.stampedOff,
       delivery_lag_us: this.lagCount === 0 ? null
         : { min: this.lagMinNs / 1000, mean: this.lagSumNs / this.lagCount / 1000, max: this.lagMaxNs / 1000 },
       probes: this.probes,

@@ -126,7 +126,7 @@ async function runReflect(args: ReflectArgs): Promise<number> {
       `receive clock ${r.captureClock.calibrated ? `calibrated from ${r.captureClock.matched} own frames` : 'not calibrated (delivery times used)'}` +
       (st.rate_limited > 0 ? `, ${st.rate_limited} over the rate limit` : '') +
       `, ${st.late} late by over 0.5 ms (max ${(st.max_late_ns / 1e6).toFixed(3)} ms)` +
-      `, ${st.stamped_late} stamped over 50 µs after their encoded time (max ${(st.max_stamp_lag_ns / 1e3).toFixed(1)} µs)` +
+      `, ${st.stamped_off} stamped over 50 µs from their encoded time (max ${(st.max_stamp_lag_ns / 1e3).toFixed(1)} µs)` +
       (st.retimed > 0 ? `, ${st.retimed} re-encoded (held up at the deadline)` : '') +
       (st.send_errors > 0 ? `, ${st.send_errors} send errors (last: ${st.last_error})` : '') + '\n');
   }

@@ -70,8 +70,8 @@ export function summaryText(s: SendSummary): string {
   const add = (name: string, d: DurationStats): void => {
     rows.push([name, String(d.count), ms(d.min), ms(d.mean), ms(d.p50), ms(d.p90), ms(d.p99), ms(d.max)]);
   };
-  if (s.stamped_late_probes > 0) {
-    lines.push(`${s.stamped_late_probes} probes stamped by the kernel over 50 µs after their encoded send time (their DeltaTLR is low by that)`);
+  if (s.stamped_off_probes > 0) {
+    lines.push(`${s.stamped_off_probes} probes stamped by the kernel over 50 µs from their encoded send time (their DeltaTLR is off by that)`);
   }
   add('server_delay', s.server_delay_ns);
   add('total', s.total_ns);
