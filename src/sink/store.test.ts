@@ -461,6 +461,14 @@ test('equal timestamps of one flow and metric are all kept, in arrival order, al
   const liveFlow = store.queryFlows({ runId: live.runId })[0]!;
   assert.deepEqual(store.querySamples({ flowId: liveFlow.id, metric: 'rtd' }).map((s) => s.frame), [10, 11, 12, 13, 14]);
   assert.deepEqual(store.querySamples({ flowId: liveFlow.id, metric: 'rtd', limit: 2 }).map((s) => s.frame), [10, 11]);
+  store.writeRun(testRunMeta({ content_hash: 'same-time' }), [testFlow(0)], [
+    { flow_index: 0, ts_us: 7, metric: 'total', value_ns: 3, psn: 1, frame: 1 },
+    { flow_index: 0, ts_us: 7, metric: 'rtd', value_ns: 2, psn: 1, frame: 1 },
+    { flow_index: 0, ts_us: 7, metric: 'server_delay', value_ns: 1, psn: 1, frame: 1 },
+  ]);
+  const newest = store.queryFlows({ latest: true })[0]!;
+  // Different metrics at one time (one packet): name order, whatever the arrival order.
+  assert.deepEqual(store.querySamples({ flowId: newest.id }).map((s) => s.metric), ['rtd', 'server_delay', 'total']);
   store.close();
 });
 
@@ -507,7 +515,7 @@ test('migration 1 → 2: samples move to the WITHOUT ROWID table with their valu
 test('a flow\'s samples of one metric are read from the primary key in order, without a sort step', () => {
   const store = openStore(freshPath());
   store.writeRun(testRunMeta(), [testFlow(0)], testSamples(1, 10));
-  const plan = store.readonlySql('EXPLAIN QUERY PLAN SELECT ts_us, metric, value_ns, psn, frame FROM samples WHERE flow_id = 1 AND metric = \'rtd\' ORDER BY ts_us, seq');
+  const plan = store.readonlySql('EXPLAIN QUERY PLAN SELECT ts_us, metric, value_ns, psn, frame FROM samples WHERE flow_id = 1 AND metric = \'rtd\' ORDER BY ts_us, metric, seq');
   const detail = plan.rows.map((r) => String(r[plan.columns.indexOf('detail')])).join('; ');
   assert.match(detail, /USING PRIMARY KEY \(flow_id=\? AND metric=\?\)/);
   assert.doesNotMatch(detail, /TEMP B-TREE/);

@@ -880,7 +880,8 @@ export class Store {
     const params: unknown[] = [query.flowId];
     let sql = 'SELECT ts_us, metric, value_ns, psn, frame FROM samples WHERE flow_id = ?';
     if (query.metric !== undefined) { sql += ' AND metric = ?'; params.push(query.metric); }
-    sql += ' ORDER BY ts_us, seq';
+    // Equal timestamps: metrics in name order, then arrival order (seq), as the key stores them.
+    sql += ' ORDER BY ts_us, metric, seq';
     if (query.limit !== undefined) { sql += ' LIMIT ?'; params.push(query.limit); }
     return this.db.prepare(sql).all(params) as StoredSample[];
   }
