@@ -8,8 +8,9 @@
 // every sample. Server delay and DeltaTLR cannot on a loaded virtual machine: even a
 // SCHED_FIFO busy loop there loses the CPU for 1 to 2 ms now and then (native-notes/cap.md §6),
 // so a reply may leave late or be stamped late. Both ends measure that themselves and report
-// it; the test holds every sample to the bound except those the tool itself reports, and those
-// to at most a tenth (measured: 0 to 4 %, see native-notes/cap.md §6).
+// it; the test holds every sample to the bound except those the tool itself reports, and holds
+// their number: late replies to a tenth (measured 0 to 1 %), DeltaTLR over 50 µs to a quarter
+// (measured 0 to 7 %, once 17 % with other jobs loading the host; native-notes/cap.md §6).
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
@@ -175,7 +176,8 @@ testNeeding('send and reflect across two network namespaces: delays, tshark, PSN
     assert.match(reflectorErr, /scheduling SCHED_FIFO 40\b/);
     assert.equal(summary.scheduling, 'SCHED_FIFO 40');
     /** Samples allowed outside a bound, when the tool reports each of them itself. */
-    const allowance = Math.floor(probes / 10);
+    const lateAllowance = Math.floor(probes / 10);
+    const stampAllowance = Math.floor(probes / 4);
     await new Promise((r) => setTimeout(r, 300)); // let tcpdump write the last packets
     tcpdumpA.kill('SIGINT');
     tcpdumpB.kill('SIGINT');
@@ -205,7 +207,7 @@ testNeeding('send and reflect across two network namespaces: delays, tshark, PSN
     // a later probe, which carry no server delay sample.
     assert.ok(outside <= reflectorLate && reflectorLate <= outside + summary.unpaired_replies,
       `${outside} server delays outside 5 ms ± 0.5 ms, the reflector counted ${reflectorLate} late`);
-    assert.ok(reflectorLate <= allowance, `${reflectorLate} of ${probes} replies late by over 0.5 ms`);
+    assert.ok(reflectorLate <= lateAllowance, `${reflectorLate} of ${probes} replies late by over 0.5 ms`);
     assert.ok(Math.abs(quantile(delays, 0.9) - 5e6) <= 0.5e6, 'p90 server delay 5 ms ± 0.5 ms');
 
     // --- tshark reads the same PDM fields the sender says it sent and received
@@ -272,7 +274,8 @@ testNeeding('send and reflect across two network namespaces: delays, tshark, PSN
     t.diagnostic(`DeltaTLR over 50 µs: ${dtlrOver} of ${dtlrErrUs.length} replies (the reflector counted ${reflectorStampedOff}, max ${reflected[4]} µs); ` +
       `${probeDtlrErrUs.filter((e) => Math.abs(e) > 50).length} of ${probeDtlrErrUs.length} probes (the sender counted ${summary.stamped_off_probes})`);
     assert.ok(dtlrClearlyOver <= reflectorStampedOff, `the reflector counted ${reflectorStampedOff} replies off by over 50 µs, the capture shows ${dtlrClearlyOver}: ${describe(dtlrErrUs)}`);
-    assert.ok(dtlrOver <= allowance, `DeltaTLR vs capture timestamps: ${dtlrOver} over 50 µs; ${describe(dtlrErrUs)}`);
+    assert.ok(dtlrOver <= stampAllowance, `DeltaTLR vs capture timestamps: ${dtlrOver} over 50 µs; ${describe(dtlrErrUs)}`);
+    assert.ok(quantile(dtlrErrUs.map(Math.abs).sort((x, y) => x - y), 0.5) <= 25, `DeltaTLR vs capture timestamps: ${describe(dtlrErrUs)}`);
     const probeClearlyOver = probeDtlrErrUs.filter((e) => Math.abs(e) > 55).length;
     assert.ok(probeClearlyOver <= summary.stamped_off_probes, `the sender counted ${summary.stamped_off_probes} probes off by over 50 µs, the capture shows ${probeClearlyOver}`);
 

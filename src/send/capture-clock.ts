@@ -49,14 +49,18 @@ export class CaptureClock {
   /**
    * When the captured frame `key` is one of our own sends: learns from it and returns its wire
    * time on the monotonic clock (its capture timestamp mapped), and `lagNs`, how much later
-   * that is than the time noted for the send: for a send whose PDM was encoded for that time,
-   * how much its DeltaTLR is low (negative: high). Otherwise null.
+   * than the time noted for the send it was stamped, by the estimate in force before this
+   * capture: for a send whose PDM was encoded for that time, how much its DeltaTLR is low
+   * (negative: high) as a capture next to this host sees it. Otherwise null.
    */
   noteCaptured(key: string, capTsUs: number): { wireNs: bigint; lagNs: bigint } | null {
     const txNs = this.pending.get(key);
     if (txNs === undefined) return null;
     this.pending.delete(key);
     const sample = BigInt(capTsUs) * 1000n - txNs;
+    // The estimate in force when this send's DeltaTLR was encoded (its receive was mapped with
+    // it): the error of that DeltaTLR is measured against it, not against the updated one.
+    const offsetBefore = this.offsetNs;
     if (key.startsWith(CALIBRATION_KEY_PREFIX)) this.calibrationSamples.add(sample);
     else this.samples.add(sample);
     this.matched++;
@@ -66,7 +70,7 @@ export class CaptureClock {
     // (a send faster than the fastest of the window the estimate came from): deltas between
     // captured events (DeltaTLS, totals) then equal the capture's own.
     const wireNs = BigInt(capTsUs) * 1000n - this.offsetNs;
-    return { wireNs, lagNs: wireNs - txNs };
+    return { wireNs, lagNs: sample - (offsetBefore ?? this.offsetNs) };
   }
 
   get calibrated(): boolean {

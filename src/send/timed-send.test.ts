@@ -125,20 +125,23 @@ test('CaptureClock: the fastest of the last sends sets the offset; calibration f
     assert.ok(c.noteCaptured(`cal|${i}`, capUs(BigInt(i) * 1_000_000n, 2)) !== null);
   }
   assert.equal(c.offset, BigInt(OFFSET_US + 2) * 1000n);
-  // Real sends, latency 12, 10, 15 µs: after the third, only they count (minimum 10 µs).
-  const lat = [12, 10, 15];
-  lat.forEach((l, i) => {
+  // Real sends, latency 12, 10, 15, 15 µs: after the third, only they count (minimum 10 µs).
+  // Each send's lag is measured against the estimate in force before its capture (the one its
+  // DeltaTLR was encoded with): 13 µs for the third (calibration's 2 µs), then 5 µs.
+  const lags = [12, 10, 15, 15].map((l, i) => {
     const tx = 10_000_000n + BigInt(i) * 1_000_000n;
     c.noteSent(`r${i}`, tx);
     const seen = c.noteCaptured(`r${i}`, capUs(tx, l))!;
-    if (i === 2) assert.equal(seen.lagNs, 5_000n, 'a send 5 µs slower than the fastest of the window');
+    assert.equal(seen.wireNs, tx + BigInt(l) * 1000n - (c.offset! - BigInt(OFFSET_US) * 1000n), 'the capture mapped with the updated estimate');
+    return seen.lagNs;
   });
+  assert.deepEqual(lags, [10_000n, 8_000n, 13_000n, 5_000n]);
   assert.equal(c.offset, BigInt(OFFSET_US + 10) * 1000n);
   assert.equal(c.noteCaptured('unknown', 1), null);
   // A capture maps to monotonic time as capture − offset, never after its delivery.
   assert.equal(c.receiveTimeNs(capUs(50_000_000n, 10), 60_000_000n), 50_000_000n);
   assert.equal(c.receiveTimeNs(capUs(50_000_000n, 10), 40_000_000n), 40_000_000n);
-  assert.equal(c.matched, 7);
+  assert.equal(c.matched, 8);
 });
 
 test('parseRealtimeOption: default on, bare flag, priority, --no-realtime, and bad values', () => {
