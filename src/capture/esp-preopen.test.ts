@@ -60,7 +60,7 @@ function recordsOf(c: Case): EspSaRecord[] {
 }
 
 /** Decodes every frame through annotator → copied words → replay, as a worker read does. */
-function decodePreOpened(c: Case, leaveEvery: number): { snaps: string[]; recorded: number } {
+function decodePreOpened(c: Case, leaveEvery: number | 'adaptive'): { snaps: string[]; recorded: number } {
   const { linkType, frames } = readPcap(c.pcap);
   const pre = new EspPreOpen(recordsOf(c), { nullHeuristic: c.nullHeuristic, leaveEvery });
   const annotator = new EspFrameAnnotator(pre.request, linkType);
@@ -68,7 +68,9 @@ function decodePreOpened(c: Case, leaveEvery: number): { snaps: string[]; record
   const p = new DecodedPacket();
   const snaps: string[] = [];
   let recorded = 0;
-  for (const f of frames) {
+  for (const [i, f] of frames.entries()) {
+    // Adaptive: the share swings mid-capture, as a ring filling and emptying makes it.
+    annotator.adapt(i % 5 < 2 ? 0 : 6);
     const n = annotator.annotate(f, f.length);
     if (n > 0) recorded++;
     // The ring: frame and annotation copied, the annotation placed at an arbitrary offset.
@@ -92,7 +94,7 @@ function decodeDirect(c: Case): string[] {
 for (const c of CASES) {
   test(`${c.pcap} with ${c.sa ?? 'no SA'}${c.nullHeuristic ? '' : ', no heuristic'}: replayed outcomes decode exactly like one opener`, () => {
     const direct = decodeDirect(c);
-    for (const leaveEvery of [0, 1, 2, 3]) {
+    for (const leaveEvery of [0, 1, 2, 3, 'adaptive'] as const) {
       const { snaps } = decodePreOpened(c, leaveEvery);
       assert.equal(snaps.length, direct.length);
       for (let i = 0; i < direct.length; i++) assert.equal(snaps[i], direct[i], `frame ${i + 1}, leaveEvery ${leaveEvery}`);
@@ -163,4 +165,21 @@ test('encodeEspOutcome round-trips odd lengths, non-ASCII details and every stat
       }
     }
   }
+});
+
+test('adaptive sharing: everything opened by the reader while the ring backs up, one in two once it drains', () => {
+  const c = CASES[0]!;
+  const pre = new EspPreOpen(recordsOf(c), { nullHeuristic: true });
+  assert.equal(pre.request.leaveEvery, 'adaptive');
+  const annotator = new EspFrameAnnotator(pre.request, readPcap(c.pcap).linkType);
+  assert.equal(annotator.leaveEvery, 2);
+  annotator.adapt(3);
+  assert.equal(annotator.leaveEvery, 0);
+  annotator.adapt(2);
+  assert.equal(annotator.leaveEvery, 0, 'hysteresis: unchanged between the marks');
+  annotator.adapt(1);
+  assert.equal(annotator.leaveEvery, 2);
+  const fixed = new EspFrameAnnotator(new EspPreOpen(recordsOf(c), { nullHeuristic: true, leaveEvery: 3 }).request, 101);
+  fixed.adapt(10);
+  assert.equal(fixed.leaveEvery, 3, 'a fixed share stays fixed');
 });

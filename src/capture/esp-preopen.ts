@@ -24,9 +24,9 @@ export interface EspPreOpenRequest {
   readonly nullHeuristic: boolean;
   /**
    * Of the packets that can be opened in either thread, the reader leaves one in `leaveEvery`
-   * to the decoding thread (0: it opens them all).
+   * to the decoding thread (0: it opens them all); `adaptive` follows the ring (see `adapt`).
    */
-  readonly leaveEvery: number;
+  readonly leaveEvery: number | 'adaptive';
 }
 
 /**
@@ -37,17 +37,18 @@ export class EspPreOpen {
   readonly request: EspPreOpenRequest;
   readonly opener: PreOpenedEspOpener;
 
-  constructor(records: readonly EspSaRecord[], options: { nullHeuristic: boolean; leaveEvery?: number }) {
+  constructor(records: readonly EspSaRecord[], options: { nullHeuristic: boolean; leaveEvery?: number | 'adaptive' }) {
     this.request = { records: espSaRecordsToData(records), nullHeuristic: options.nullHeuristic, leaveEvery: options.leaveEvery ?? DEFAULT_LEAVE_EVERY };
     this.opener = new PreOpenedEspOpener(new EspSaOpener(records, { nullHeuristic: options.nullHeuristic }));
   }
 }
 
 /**
- * One in two: on the AES-GCM bench capture (2 cores) the reader opening everything was
- * worker-bound (~1.6 s of reader CPU against ~0.55 s here); halves gave ~1.05 s each.
+ * Which thread is short of time changes with the capture (packet sizes, ciphers, flows per
+ * packet) and with the machine's other load, so by default the reader follows the ring instead
+ * of a fixed share: see EspFrameAnnotator.adapt.
  */
-export const DEFAULT_LEAVE_EVERY = 2;
+export const DEFAULT_LEAVE_EVERY: number | 'adaptive' = 'adaptive';
 
 /**
  * The reader side: `annotate` decodes one frame up to its ESP header, opens it (or leaves it),
@@ -58,15 +59,35 @@ export class EspFrameAnnotator {
   private readonly packet = new DecodedPacket();
   private readonly recorder: RecordingOpener;
   private readonly linkType: number;
+  private readonly adaptive: boolean;
 
   constructor(request: EspPreOpenRequest, linkType: number) {
-    this.recorder = new RecordingOpener(new EspSaOpener(espSaRecordsFromData(request.records), { nullHeuristic: request.nullHeuristic }), request.leaveEvery);
+    this.adaptive = request.leaveEvery === 'adaptive';
+    const leaveEvery = request.leaveEvery === 'adaptive' ? ADAPTIVE_START : request.leaveEvery;
+    this.recorder = new RecordingOpener(new EspSaOpener(espSaRecordsFromData(request.records), { nullHeuristic: request.nullHeuristic }), leaveEvery);
     this.decoder = new Decoder({ esp: this.recorder });
     this.linkType = linkType;
   }
 
   get words(): Int32Array {
     return this.recorder.words;
+  }
+
+  /**
+   * Adaptive sharing, given the chunks the ring holds for the decoding thread. Several waiting:
+   * that thread is the slower one, so the reader opens everything; the ring nearly empty: the
+   * reader is the slower one (the decoding thread waits), so it leaves one packet in two. The
+   * share then swings between the two around the point where both threads keep pace.
+   */
+  adapt(chunksWaiting: number): void {
+    if (!this.adaptive) return;
+    if (chunksWaiting >= ADAPTIVE_BEHIND_CHUNKS) this.recorder.leaveEvery = 0;
+    else if (chunksWaiting <= ADAPTIVE_AHEAD_CHUNKS) this.recorder.leaveEvery = 2;
+  }
+
+  /** The share in force (tests). */
+  get leaveEvery(): number {
+    return this.recorder.leaveEvery;
   }
 
   annotate(frame: Uint8Array, capLen: number): number {
@@ -76,11 +97,15 @@ export class EspFrameAnnotator {
   }
 }
 
+const ADAPTIVE_START = 2;
+const ADAPTIVE_BEHIND_CHUNKS = 3;
+const ADAPTIVE_AHEAD_CHUNKS = 1;
+
 /** Opens for real and records the outcome; tells its own decoder to stop right after ESP. */
 class RecordingOpener implements EspOpener {
   private readonly real: EspSaOpener;
   private readonly result = new EspOpenResult();
-  private readonly leaveEvery: number;
+  leaveEvery: number;
   private stateless = 0;
   words = new Int32Array(1024);
   recorded = 0;
@@ -96,7 +121,7 @@ class RecordingOpener implements EspOpener {
     out.status = 'tfc_dummy';
     out.detail = '';
     if (this.leaveEvery > 0 && this.real.opensStatelessly(buf, espOff, end, addrBuf, srcOff, dstOff)) {
-      if (++this.stateless === this.leaveEvery) {
+      if (++this.stateless >= this.leaveEvery) {
         this.stateless = 0;
         return;
       }

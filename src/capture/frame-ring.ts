@@ -133,6 +133,13 @@ export class FrameRingWriter {
     Atomics.notify(this.ctrl, W_CHUNK0 + this.chunk);
   }
 
+  /** Chunks published and not yet taken by the reader: how far the reader is behind. */
+  chunksWaiting(): number {
+    let n = 0;
+    for (let i = 0; i < RING_CHUNKS; i++) if (Atomics.load(this.ctrl, W_CHUNK0 + i) > 0) n++;
+    return n;
+  }
+
   private publish(): void {
     const idx = W_CHUNK0 + this.chunk;
     Atomics.store(this.ctrl, idx, this.pos);

@@ -10,6 +10,8 @@ import { FrameRingWriter } from './frame-ring.js';
 import { drainWithLibpcap, type DrainResult, type ReaderWorkerData } from './offline.js';
 
 const HOST_LE = endianness() === 'LE';
+/** How often the ESP share is reconsidered (a ring chunk holds thousands of small frames). */
+const ADAPT_EVERY_FRAMES = 1024;
 const { sab, path, filter, esp, linkType } = workerData as ReaderWorkerData;
 const ring = new FrameRingWriter(sab);
 
@@ -18,6 +20,7 @@ try {
   // Loaded only when asked for: a plain read stays free of the decoder and node:crypto set-up.
   const annotator = esp === null ? null : new (await import('./esp-preopen.js')).EspFrameAnnotator(esp, linkType);
   let frameWords: Int32Array | null = null;
+  let sinceAdapt = 0;
   let headerWords: Int32Array | null = null;
   result = await drainWithLibpcap(path, filter, (buf, h) => {
     if (frameWords === null || frameWords.buffer !== buf.buffer) {
@@ -30,6 +33,10 @@ try {
     const capLen = hw[2]! >>> 0;
     if (capLen > frameWords.length << 2) return pushBytes(buf, h);
     if (annotator === null) return ring.pushWords(frameWords, capLen, hw[3]! >>> 0, hw[0]!, hw[1]!);
+    if (++sinceAdapt === ADAPT_EVERY_FRAMES) {
+      sinceAdapt = 0;
+      annotator.adapt(ring.chunksWaiting());
+    }
     const n = annotator.annotate(buf, capLen);
     return ring.pushWords(frameWords, capLen, hw[3]! >>> 0, hw[0]!, hw[1]!, annotator.words, n);
   });

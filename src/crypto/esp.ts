@@ -7,10 +7,11 @@
 // AES-GCM (RFC 4106): nonce = salt ‖ IV, AAD = SPI ‖ Seq (ESN: SPI ‖ SeqHigh ‖ SeqLow), tag = ICV.
 
 import {
-  type Decipher, type DecipherGCM, type KeyObject, createDecipheriv, createHmac, createSecretKey, timingSafeEqual,
+  type Decipher, type KeyObject, createDecipheriv, createHmac, createSecretKey, timingSafeEqual,
 } from 'node:crypto';
 import { type EspOpenResult, type EspOpener } from '../decode/esp-opener.js';
 import { readU32, hex32 } from '../wire/bytes.js';
+import { AesGcmKey } from './gcm.js';
 import { NULL_HEURISTIC_ICV_LENGTHS, checkPadding, innerPayloadVerifies, isHeuristicNextHeader } from './esp-null.js';
 import {
   type AddressPattern, type EspSaRecord, authenticationSpec, encryptionSpec,
@@ -52,8 +53,8 @@ class SaRuntime {
   readonly icvLength: number;
   readonly hmacHash: string | null;
   readonly hmacKey: KeyObject | null;
-  /** createDecipheriv options for AES-GCM, made once rather than per packet. */
-  readonly gcmOptions: { authTagLength: number };
+  /** AES-GCM: the reused ECB cipher and GHASH table (gcm.ts), instead of a Decipher per packet. */
+  readonly gcm: AesGcmKey | null;
   readonly esnStates = new Map<number, EsnState>();
 
   constructor(record: EspSaRecord, order: number) {
@@ -66,11 +67,11 @@ class SaRuntime {
     this.blockLength = enc.blockLength;
     this.icvLength = enc.kind === 'gcm' ? enc.icvLength : auth.icvLength;
     this.hmacHash = enc.kind === 'gcm' ? null : auth.hash;
-    this.gcmOptions = { authTagLength: this.icvLength };
     const key = record.encryptionKey.bytes();
     let cipherName = '';
     let cipherKey: KeyObject | null = null;
     let salt = Buffer.alloc(0);
+    let gcm: AesGcmKey | null = null;
     if (enc.kind === 'cbc') {
       cipherName = record.encryption === 'TripleDES-CBC [RFC2451]' ? 'des-ede3-cbc' : `aes-${key.length * 8}-cbc`;
       cipherKey = createSecretKey(key);
@@ -79,7 +80,9 @@ class SaRuntime {
       cipherName = `aes-${aesKey.length * 8}-${enc.kind}`;
       cipherKey = createSecretKey(aesKey);
       salt = Buffer.from(key.subarray(key.length - 4));
+      if (enc.kind === 'gcm') gcm = new AesGcmKey(aesKey);
     }
+    this.gcm = gcm;
     this.cipherName = cipherName;
     this.cipherKey = cipherKey;
     this.salt = salt;
@@ -226,13 +229,13 @@ export class EspSaOpener implements EspOpener {
     const seqLo = readU32(buf, espOff + 4);
 
     if (sa.kind === 'gcm') {
-      const plain = this.openGcm(sa, spi, seqLo, buf, espOff, ivOff, ctOff, icvOff, end);
-      if (plain === null) {
+      const plainLen = this.openGcm(sa, spi, seqLo, buf, espOff, ivOff, ctOff, icvOff, end);
+      if (plainLen < 0) {
         out.status = 'auth_failed';
         out.detail = `spi ${hex32(spi)}: AES-GCM tag does not verify`;
         return;
       }
-      this.finishTrailer(plain, 0, plain.length, spi, 'sa', out);
+      this.finishTrailer(sa.gcm!.plaintext, 0, plainLen, spi, 'sa', out);
       return;
     }
 
@@ -269,17 +272,21 @@ export class EspSaOpener implements EspOpener {
     return tail.length === 0 ? head : Buffer.concat([head, tail]);
   }
 
-  /** Returns the plaintext, or null when the tag does not verify (with ESN: for either SeqHigh). */
+  /**
+   * Returns the plaintext length (bytes in `sa.gcm.plaintext`), or -1 when the tag does not
+   * verify (with ESN: for any SeqHigh candidate).
+   */
   private openGcm(sa: SaRuntime, spi: number, seqLo: number, buf: Uint8Array,
-    espOff: number, ivOff: number, ctOff: number, icvOff: number, end: number): Buffer | null {
+    espOff: number, ivOff: number, ctOff: number, icvOff: number, end: number): number {
     const nonce = this.nonce;
     sa.salt.copy(nonce, 0);
     nonce.set(buf.subarray(ivOff, ivOff + 8), 4);
-    const ct = view(buf, ctOff, icvOff - ctOff);
-    const tag = view(buf, icvOff, end - icvOff);
+    const gcm = sa.gcm!;
+    const ctLen = icvOff - ctOff;
+    const tagLen = end - icvOff;
     if (!sa.record.esn) {
       // RFC 4106 §5: AAD = SPI ‖ 32-bit Seq, the first 8 bytes of ESP.
-      return gcmOpen(sa, nonce, view(buf, espOff, 8), ct, tag);
+      return gcm.open(nonce, buf, espOff, 8, buf, ctOff, ctLen, icvOff, tagLen);
     }
     const state = sa.esnState(spi);
     const first = state.seen ? inferSeqHigh(state.hi, state.lo, seqLo) : 0;
@@ -288,13 +295,13 @@ export class EspSaOpener implements EspOpener {
       aad.writeUInt32BE(spi, 0);
       aad.writeUInt32BE(hi, 4);
       aad.writeUInt32BE(seqLo, 8);
-      const plain = gcmOpen(sa, nonce, aad, ct, tag);
-      if (plain !== null) {
+      const plainLen = gcm.open(nonce, aad, 0, 12, buf, ctOff, ctLen, icvOff, tagLen);
+      if (plainLen >= 0) {
         noteSeq(state, hi, seqLo);
-        return plain;
+        return plainLen;
       }
     }
-    return null;
+    return -1;
   }
 
   /** Encrypt-then-MAC (RFC 4303 §3.4.4): the ICV is checked before anything is decrypted. */
@@ -372,20 +379,6 @@ export class EspSaOpener implements EspOpener {
 /** Builds an opener from SA records (e.g. `loadEspSaFile(path)`). */
 export function createEspOpener(records: readonly EspSaRecord[], options: EspSaOpenerOptions = {}): EspSaOpener {
   return new EspSaOpener(records, options);
-}
-
-function gcmOpen(sa: SaRuntime, nonce: Buffer, aad: Buffer, ct: Buffer, tag: Buffer): Buffer | null {
-  const d = createDecipheriv(sa.cipherName as 'aes-128-gcm', sa.cipherKey!, nonce, sa.gcmOptions) as DecipherGCM;
-  d.setAuthTag(tag);
-  d.setAAD(aad);
-  const head = d.update(ct);
-  try {
-    // The one throwing call: OpenSSL reports a bad tag only from final().
-    const tail = d.final();
-    return tail.length === 0 ? head : Buffer.concat([head, tail]);
-  } catch {
-    return null;
-  }
 }
 
 function hmacMatches(sa: SaRuntime, covered: Buffer, seqHigh: Buffer | null, icv: Buffer): boolean {
