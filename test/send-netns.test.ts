@@ -9,8 +9,8 @@
 // SCHED_FIFO busy loop there loses the CPU for 1 to 2 ms now and then (native-notes/cap.md §6),
 // so a reply may leave late or be stamped late. Both ends measure that themselves and report
 // it; the test holds every sample to the bound except those the tool itself reports, and holds
-// their number: late replies to a tenth (measured 0 to 1 %), DeltaTLR over 50 µs to a quarter
-// (measured 0 to 7 %, once 17 % with other jobs loading the host; native-notes/cap.md §6).
+// their number: late replies to a tenth (measured 0 to 1 per 100), DeltaTLR over 50 µs to a
+// quarter (measured 0 to 17 per 100 with other jobs loading the host; native-notes/cap.md §6).
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
