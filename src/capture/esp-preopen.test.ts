@@ -70,7 +70,7 @@ function decodePreOpened(c: Case, leaveEvery: number | 'adaptive'): { snaps: str
   let recorded = 0;
   for (const [i, f] of frames.entries()) {
     // Adaptive: the share swings mid-capture, as a ring filling and emptying makes it.
-    annotator.adapt(i % 5 < 2 ? 0 : 6);
+    annotator.adapt(i % 7 < 3 ? 0 : 6);
     const n = annotator.annotate(f, f.length);
     if (n > 0) recorded++;
     // The ring: frame and annotation copied, the annotation placed at an arbitrary offset.
@@ -167,19 +167,21 @@ test('encodeEspOutcome round-trips odd lengths, non-ASCII details and every stat
   }
 });
 
-test('adaptive sharing: everything opened by the reader while the ring backs up, one in two once it drains', () => {
+test('adaptive sharing: an eighth more left to the decoding thread while it waits, an eighth less while the ring backs up', () => {
   const c = CASES[0]!;
   const pre = new EspPreOpen(recordsOf(c), { nullHeuristic: true });
   assert.equal(pre.request.leaveEvery, 'adaptive');
   const annotator = new EspFrameAnnotator(pre.request, readPcap(c.pcap).linkType);
-  assert.equal(annotator.leaveEvery, 2);
+  assert.equal(annotator.leftShare, 0.5);
   annotator.adapt(3);
-  assert.equal(annotator.leaveEvery, 0);
+  assert.equal(annotator.leftShare, 3 / 8);
   annotator.adapt(2);
-  assert.equal(annotator.leaveEvery, 0, 'hysteresis: unchanged between the marks');
-  annotator.adapt(1);
-  assert.equal(annotator.leaveEvery, 2);
+  assert.equal(annotator.leftShare, 3 / 8, 'unchanged between the marks');
+  for (let i = 0; i < 10; i++) annotator.adapt(5);
+  assert.equal(annotator.leftShare, 0, 'never below nothing');
+  for (let i = 0; i < 10; i++) annotator.adapt(0);
+  assert.equal(annotator.leftShare, 1, 'at most every shareable packet');
   const fixed = new EspFrameAnnotator(new EspPreOpen(recordsOf(c), { nullHeuristic: true, leaveEvery: 3 }).request, 101);
   fixed.adapt(10);
-  assert.equal(fixed.leaveEvery, 3, 'a fixed share stays fixed');
+  assert.equal(fixed.leftShare, 1 / 3, 'a fixed share stays fixed');
 });

@@ -63,8 +63,9 @@ export class EspFrameAnnotator {
 
   constructor(request: EspPreOpenRequest, linkType: number) {
     this.adaptive = request.leaveEvery === 'adaptive';
-    const leaveEvery = request.leaveEvery === 'adaptive' ? ADAPTIVE_START : request.leaveEvery;
-    this.recorder = new RecordingOpener(new EspSaOpener(espSaRecordsFromData(request.records), { nullHeuristic: request.nullHeuristic }), leaveEvery);
+    this.recorder = new RecordingOpener(new EspSaOpener(espSaRecordsFromData(request.records), { nullHeuristic: request.nullHeuristic }));
+    if (request.leaveEvery === 'adaptive') this.recorder.setShare(ADAPTIVE_START_EIGHTHS, 8);
+    else this.recorder.setShare(request.leaveEvery > 0 ? 1 : 0, Math.max(1, request.leaveEvery));
     this.decoder = new Decoder({ esp: this.recorder });
     this.linkType = linkType;
   }
@@ -74,20 +75,21 @@ export class EspFrameAnnotator {
   }
 
   /**
-   * Adaptive sharing, given the chunks the ring holds for the decoding thread. Several waiting:
-   * that thread is the slower one, so the reader opens everything; the ring nearly empty: the
-   * reader is the slower one (the decoding thread waits), so it leaves one packet in two. The
-   * share then swings between the two around the point where both threads keep pace.
+   * Adaptive sharing, given the chunks the ring holds for the decoding thread, called every
+   * thousand frames or so. Several waiting: that thread is the slower one, so the reader leaves
+   * it an eighth less of the packets; the ring nearly empty: the decoding thread is waiting for
+   * the reader, so it gets an eighth more. The share settles where both threads keep pace.
    */
   adapt(chunksWaiting: number): void {
     if (!this.adaptive) return;
-    if (chunksWaiting >= ADAPTIVE_BEHIND_CHUNKS) this.recorder.leaveEvery = 0;
-    else if (chunksWaiting <= ADAPTIVE_AHEAD_CHUNKS) this.recorder.leaveEvery = 2;
+    const r = this.recorder;
+    if (chunksWaiting >= ADAPTIVE_BEHIND_CHUNKS && r.leaveNumerator > 0) r.setShare(r.leaveNumerator - 1, 8);
+    else if (chunksWaiting <= ADAPTIVE_AHEAD_CHUNKS && r.leaveNumerator < 8) r.setShare(r.leaveNumerator + 1, 8);
   }
 
-  /** The share in force (tests). */
-  get leaveEvery(): number {
-    return this.recorder.leaveEvery;
+  /** The share of shareable packets left to the decoding thread (tests). */
+  get leftShare(): number {
+    return this.recorder.leaveNumerator / this.recorder.leaveDenominator;
   }
 
   annotate(frame: Uint8Array, capLen: number): number {
@@ -97,7 +99,7 @@ export class EspFrameAnnotator {
   }
 }
 
-const ADAPTIVE_START = 2;
+const ADAPTIVE_START_EIGHTHS = 4;
 const ADAPTIVE_BEHIND_CHUNKS = 3;
 const ADAPTIVE_AHEAD_CHUNKS = 1;
 
@@ -105,14 +107,21 @@ const ADAPTIVE_AHEAD_CHUNKS = 1;
 class RecordingOpener implements EspOpener {
   private readonly real: EspSaOpener;
   private readonly result = new EspOpenResult();
-  leaveEvery: number;
-  private stateless = 0;
+  /** Leaves `leaveNumerator` of every `leaveDenominator` shareable packets (spread evenly). */
+  leaveNumerator = 0;
+  leaveDenominator = 1;
+  private credit = 0;
   words = new Int32Array(1024);
   recorded = 0;
 
-  constructor(real: EspSaOpener, leaveEvery: number) {
+  constructor(real: EspSaOpener) {
     this.real = real;
-    this.leaveEvery = leaveEvery;
+  }
+
+  setShare(numerator: number, denominator: number): void {
+    this.leaveNumerator = numerator;
+    this.leaveDenominator = denominator;
+    if (this.credit >= denominator) this.credit = 0;
   }
 
   open(buf: Uint8Array, espOff: number, end: number,
@@ -120,9 +129,10 @@ class RecordingOpener implements EspOpener {
     // Whatever follows ESP is the decoding thread's business: a non-ok status ends the walk here.
     out.status = 'tfc_dummy';
     out.detail = '';
-    if (this.leaveEvery > 0 && this.real.opensStatelessly(buf, espOff, end, addrBuf, srcOff, dstOff)) {
-      if (++this.stateless >= this.leaveEvery) {
-        this.stateless = 0;
+    if (this.leaveNumerator > 0 && this.real.opensStatelessly(buf, espOff, end, addrBuf, srcOff, dstOff)) {
+      this.credit += this.leaveNumerator;
+      if (this.credit >= this.leaveDenominator) {
+        this.credit -= this.leaveDenominator;
         return;
       }
     }

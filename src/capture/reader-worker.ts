@@ -21,6 +21,17 @@ try {
   const annotator = esp === null ? null : new (await import('./esp-preopen.js')).EspFrameAnnotator(esp, linkType);
   let frameWords: Int32Array | null = null;
   let sinceAdapt = 0;
+  /** The decoder and openers never throw on packet bytes; should one still, the read ends with
+   * its message rather than through node_pcap's Nan::FatalException (offline.ts). */
+  let annotateError: string | null = null;
+  const annotate = (buf: Buffer, capLen: number): number => {
+    try {
+      return annotator!.annotate(buf, capLen);
+    } catch (err) {
+      annotateError = `${path}: opening ESP in the reader thread failed: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]!;
+      return -1;
+    }
+  };
   let headerWords: Int32Array | null = null;
   result = await drainWithLibpcap(path, filter, (buf, h) => {
     if (frameWords === null || frameWords.buffer !== buf.buffer) {
@@ -37,9 +48,10 @@ try {
       sinceAdapt = 0;
       annotator.adapt(ring.chunksWaiting());
     }
-    const n = annotator.annotate(buf, capLen);
-    return ring.pushWords(frameWords, capLen, hw[3]! >>> 0, hw[0]!, hw[1]!, annotator.words, n);
+    const n = annotate(buf, capLen);
+    return n >= 0 && ring.pushWords(frameWords, capLen, hw[3]! >>> 0, hw[0]!, hw[1]!, annotator.words, n);
   });
+  if (annotateError !== null) result = { linkTypeName: result.linkTypeName, openError: annotateError };
 
   /** The general path: any alignment, either byte order. */
   function pushBytes(buf: Buffer, h: Buffer): boolean {
@@ -48,8 +60,8 @@ try {
     const capLen = Math.min(HOST_LE ? h.readUInt32LE(8) : h.readUInt32BE(8), buf.length);
     const wireLen = HOST_LE ? h.readUInt32LE(12) : h.readUInt32BE(12);
     if (annotator === null) return ring.push(buf, capLen, wireLen, sec, usec);
-    const n = annotator.annotate(buf, capLen);
-    return ring.push(buf, capLen, wireLen, sec, usec, annotator.words, n);
+    const n = annotate(buf, capLen);
+    return n >= 0 && ring.push(buf, capLen, wireLen, sec, usec, annotator.words, n);
   }
 } catch (err) {
   result = { linkTypeName: null, openError: `${path}: libpcap cannot read it: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]! };
