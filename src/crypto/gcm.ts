@@ -102,9 +102,11 @@ export class AesGcmKey {
         (buf[o + 12]! << 24) | (buf[o + 13]! << 16) | (buf[o + 14]! << 8) | buf[o + 15]!);
     }
     if (o < end) {
+      // The last partial block, zero-padded, without a subarray per packet.
       const last = this.lastBlock;
-      last.fill(0);
-      last.set(buf.subarray(o, end));
+      let k = 0;
+      for (; o + k < end; k++) last[k] = buf[o + k]!;
+      for (; k < BLOCK; k++) last[k] = 0;
       this.ghashBytes(last, 0, BLOCK);
     }
   }
