@@ -102,6 +102,7 @@ if (want('esp')) {
   const sa = join(CACHE, 'esp-gcm.esp_sa');
   if (!existsSync(path)) generateEspBenchCapture(path, sa, 200_000);
   row('analyze AES-GCM-16 ESP, PDM inside (200k)', 200_000, best(3, () => timed(['node', CLI, 'analyze', path, '--esp-sa', sa, '--format', 'json', '--no-db', '--quiet'])));
+  row('  the same, libpcap and ESP in this thread only', 200_000, best(3, () => timed(['node', CLI, 'analyze', path, '--esp-sa', sa, '--format', 'json', '--no-db', '--quiet'], { PDMSCOPE_READER: 'thread' })));
 }
 if (want('tshark')) {
   const hasTshark = spawnSync('sh', ['-c', 'command -v tshark'], { stdio: 'ignore' }).status === 0;

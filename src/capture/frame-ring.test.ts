@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { execFileSync } from 'node:child_process';
 
 import {
   FrameRingReader, FrameRingWriter, RECORD_ANNOTATION_WORDS, RECORD_WORDS_BEFORE_FRAME, RING_CHUNKS, createRingBuffer,
@@ -47,4 +48,23 @@ test('records carry frame bytes and annotation words; chunksWaiting counts publi
   assert.equal(n, 40);
   assert.deepEqual(reader.info(), { done: true });
   assert.equal(writer.chunksWaiting(), 0);
+});
+
+test('a writer thread that dies without its end mark ends the drain (false), it does not end the process', () => {
+  // In a child process of its own: the test runner's own handles would keep this one alive. The
+  // writer publishes nothing and exits; the reader sits in Atomics.waitAsync, which alone does
+  // not keep Node's event loop alive, so without the drain's keep-alive the child exits silently.
+  const ring = new URL('./frame-ring.js', import.meta.url).href;
+  const script = `
+    import { Worker } from 'node:worker_threads';
+    import { FrameRingReader, createRingBuffer } from '${ring}';
+    const reader = new FrameRingReader(createRingBuffer());
+    const worker = new Worker('setTimeout(() => process.exit(0), 300)', { eval: true });
+    let gone = false;
+    worker.once('exit', () => { gone = true; });
+    let chunks = 0;
+    const ended = await reader.drain(() => { chunks++; return true; }, () => gone);
+    console.log(JSON.stringify({ ended, chunks, info: reader.info() }));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  assert.deepEqual(JSON.parse(out.trim() || 'null'), { ended: false, chunks: 0, info: null });
 });

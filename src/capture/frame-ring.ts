@@ -181,6 +181,17 @@ export class FrameRingReader {
    * its end mark). Waits without blocking the event loop. Resolves true at the end mark.
    */
   async drain(onChunk: ChunkHandler, writerGone: () => boolean): Promise<boolean> {
+    // A pending Atomics.waitAsync does not keep Node's event loop alive: without this timer a
+    // writer thread that died without its end mark would let the process exit mid-read, silently.
+    const keepAlive = setInterval(() => {}, 60_000);
+    try {
+      return await this.drainChunks(onChunk, writerGone);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  private async drainChunks(onChunk: ChunkHandler, writerGone: () => boolean): Promise<boolean> {
     for (;;) {
       const idx = W_CHUNK0 + this.chunk;
       const state = Atomics.load(this.ctrl, idx);
