@@ -70,23 +70,9 @@ export class FrameRingWriter {
    */
   push(frame: Uint8Array, capLen: number, wireLen: number, tsSec: number, tsUsec: number,
     annotation: Int32Array = NO_WORDS, annotationWords = 0): boolean {
-    const n = (capLen + 3) >> 2;
-    const need = RECORD_HEADER_WORDS + n + annotationWords;
-    if (this.pos < 0 || this.pos + need > CHUNK_WORDS) {
-      if (this.pos > 0) this.publish();
-      if (!this.acquire()) return false;
-    }
-    const base = this.chunk * CHUNK_WORDS + this.pos;
-    const w = this.words;
-    w[base] = capLen;
-    w[base + 1] = wireLen;
-    w[base + 2] = tsSec;
-    w[base + 3] = tsUsec;
-    w[base + 4] = annotationWords;
-    this.bytes.set(capLen === frame.length ? frame : frame.subarray(0, capLen), (base + RECORD_HEADER_WORDS) << 2);
-    const at = base + RECORD_HEADER_WORDS + n;
-    for (let k = 0; k < annotationWords; k++) w[at + k] = annotation[k]!;
-    this.pos += need;
+    const to = this.reserve(capLen, wireLen, tsSec, tsUsec, annotation, annotationWords);
+    if (to < 0) return false;
+    this.bytes.set(capLen === frame.length ? frame : frame.subarray(0, capLen), to << 2);
     return true;
   }
 
@@ -97,11 +83,25 @@ export class FrameRingWriter {
    */
   pushWords(frameWords: Int32Array, capLen: number, wireLen: number, tsSec: number, tsUsec: number,
     annotation: Int32Array = NO_WORDS, annotationWords = 0): boolean {
+    const to = this.reserve(capLen, wireLen, tsSec, tsUsec, annotation, annotationWords);
+    if (to < 0) return false;
+    const w = this.words;
+    const n = (capLen + 3) >> 2;
+    for (let k = 0; k < n; k++) w[to + k] = frameWords[k]!;
+    return true;
+  }
+
+  /**
+   * Makes room for one record, writes its header and annotation, and returns the word where the
+   * frame goes; -1 when the reader asked to stop.
+   */
+  private reserve(capLen: number, wireLen: number, tsSec: number, tsUsec: number,
+    annotation: Int32Array, annotationWords: number): number {
     const n = (capLen + 3) >> 2;
     const need = RECORD_HEADER_WORDS + n + annotationWords;
     if (this.pos < 0 || this.pos + need > CHUNK_WORDS) {
       if (this.pos > 0) this.publish();
-      if (!this.acquire()) return false;
+      if (!this.acquire()) return -1;
     }
     const base = this.chunk * CHUNK_WORDS + this.pos;
     const w = this.words;
@@ -110,12 +110,10 @@ export class FrameRingWriter {
     w[base + 2] = tsSec;
     w[base + 3] = tsUsec;
     w[base + 4] = annotationWords;
-    const to = base + RECORD_HEADER_WORDS;
-    for (let k = 0; k < n; k++) w[to + k] = frameWords[k]!;
-    const at = to + n;
+    const at = base + RECORD_HEADER_WORDS + n;
     for (let k = 0; k < annotationWords; k++) w[at + k] = annotation[k]!;
     this.pos += need;
-    return true;
+    return base + RECORD_HEADER_WORDS;
   }
 
   /**
