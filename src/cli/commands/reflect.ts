@@ -9,8 +9,8 @@ import { MONOTONIC_CLOCK } from '../../send/pdm-endpoint.js';
 import { LiveReceiver, PcapInjectSink } from '../../send/receiver.js';
 import { PdmReflector, probeFilter } from '../../send/reflector.js';
 import { CapSink, NEED_NET_RAW, type PacketSink, SinkError, hasCapNetRaw } from '../../send/sink.js';
-import { RealtimeRefusedError, type TimingSetup, DEFAULT_RT_PRIORITY, parseRealtimeOption, setUpTiming } from '../../send/latency.js';
-import { warmUpExchange } from '../../send/warm-up.js';
+import { DEFAULT_RT_PRIORITY, parseRealtimeOption } from '../../send/latency.js';
+import { setUpCommandTiming } from './timing.js';
 import { pdmDeltaNs } from '../../wire/pdm.js';
 import { EXIT_INPUT, EXIT_USAGE, UserError, oneLine } from '../errors.js';
 import { runThenExit, stdout } from '../output.js';
@@ -85,16 +85,7 @@ async function runReflect(args: ReflectArgs): Promise<number> {
     socket.close();
     throw err instanceof SinkError ? new UserError(err.message) : err;
   }
-  let timing: TimingSetup;
-  try {
-    timing = setUpTiming(realtime, () => warmUpExchange());
-  } catch (err) {
-    receiver.close();
-    sink.close();
-    socket.close();
-    throw err instanceof RealtimeRefusedError ? new UserError(err.message) : err;
-  }
-  if (timing.note !== null && !args.quiet) process.stderr.write(`pdmscope: ${timing.note}\n`);
+  const timing = setUpCommandTiming(realtime, args.quiet, () => { receiver.close(); sink.close(); socket.close(); });
   const r = new PdmReflector({
     port: args.port, delayNs: BigInt(Math.round(delayNs)), clock, sink, mtu: link.mtu, maxRepliesPerSecond: args.maxRate, gc: timing.gc,
   });

@@ -14,8 +14,7 @@ import { PROBE_HEADER_LEN } from '../../send/payload.js';
 import { MONOTONIC_CLOCK } from '../../send/pdm-endpoint.js';
 import { LiveReceiver, PcapInjectSink } from '../../send/receiver.js';
 import { PdmSender, type ReplyRecord, type SendSummary, captureFilter } from '../../send/sender.js';
-import { RealtimeRefusedError, type TimingSetup, setUpTiming } from '../../send/latency.js';
-import { warmUpExchange } from '../../send/warm-up.js';
+import { setUpCommandTiming } from './timing.js';
 import { REALTIME_DESCRIBE, realtimeArg } from './reflect.js';
 import { CapSink, NEED_NET_RAW, type PacketSink, SinkError, hasCapNetRaw } from '../../send/sink.js';
 import { EXIT_INPUT, EXIT_USAGE, UserError } from '../errors.js';
@@ -227,16 +226,7 @@ async function runSend(args: SendArgs): Promise<number> {
   if (sink.linkType !== expectLink) {
     throw new UserError(`${hop.dev} has link type ${sink.linkType}; pdmscope can only inject on Ethernet, loopback or raw-IP links`);
   }
-  let timing: TimingSetup;
-  try {
-    timing = setUpTiming(realtime, () => warmUpExchange());
-  } catch (err) {
-    receiver.close();
-    sink.close();
-    socket.close();
-    throw err instanceof RealtimeRefusedError ? new UserError(err.message) : err;
-  }
-  if (timing.note !== null && !args.quiet) process.stderr.write(`pdmscope: ${timing.note}\n`);
+  const timing = setUpCommandTiming(realtime, args.quiet, () => { receiver.close(); sink.close(); socket.close(); });
   const target = formatIpv6(dst);
   const s = new PdmSender({
     hop, dstPort: args.port, srcPort, payloadSize: args.size, clock, sink, sessionId: randomInt(0, 2 ** 32 - 1),
