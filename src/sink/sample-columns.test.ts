@@ -2,17 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Sample } from '../metrics/types.js';
 import { SAMPLE_METRICS, SampleColumns, sampleMetricCode } from './sample-columns.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../test/support/build.js';
 
 test('SAMPLE_METRICS is in byte order (the BINARY collation of the samples key) and covers the codes', () => {
   const bytes = (s: string): string => Buffer.from(s, 'utf8').toString('hex');
@@ -24,7 +14,7 @@ test('SAMPLE_METRICS is in byte order (the BINARY collation of the samples key) 
 });
 
 test('push keeps every field exactly, grows past its capacity, and iterates back to equal Samples', () => {
-  const random = mulberry32(5);
+  const random = rng(5);
   const input: Sample[] = [];
   for (let i = 0; i < 5000; i++) {
     input.push({

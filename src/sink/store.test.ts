@@ -11,6 +11,7 @@ import { SAMPLE_METRICS, SampleColumns } from './sample-columns.js';
 import type { Sample } from '../metrics/types.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './store-schema.js';
 import { testFlow, testRunMeta, testSamples } from './store-testing.js';
+import { rng } from '../../test/support/build.js';
 
 const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
 const dir = mkdtempSync(join(tmpdir(), 'pdmscope-store-'));
@@ -351,20 +352,9 @@ test('a damaged stored sketch is a clear error, not a crash', () => {
   again.close();
 });
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Samples of `flows` flows interleaved, time order broken by a second "file" that restarts the clock. */
 function randomSamples(seed: number, count: number, flows: number): Sample[] {
-  const random = mulberry32(seed);
+  const random = rng(seed);
   const out: Sample[] = [];
   for (let i = 0; i < count; i++) {
     const restart = i > count / 2 ? -500 : 0;
