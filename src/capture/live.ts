@@ -7,9 +7,11 @@
 // handle until one more packet arrives (node_pcap #18/#248), so `close()` reports whether it
 // did, and a caller that wants to exit must flush its sinks and call process.exit().
 
-import { endianness } from 'node:os';
 
-import { constructSession, linkTypeNumber, type NativePcapSession, pcapModule, setPcapWarningSink } from './native.js';
+import {
+  HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, constructSession, linkTypeNumber, type NativePcapSession,
+  packetHeaderWord, pcapModule, setPcapWarningSink,
+} from './native.js';
 import type { FrameCallback } from './offline.js';
 
 export class LiveCaptureError extends Error {
@@ -66,7 +68,6 @@ export interface LiveCapture {
   close(): boolean;
 }
 
-const HOST_LE = endianness() === 'LE';
 
 /** The command that lets a non-root node capture. */
 export const SETCAP_HINT = 'setcap cap_net_raw,cap_net_admin=eip $(readlink -f $(which node))';
@@ -107,12 +108,11 @@ export function openLiveCapture(iface: string, options: LiveCaptureOptions, onFr
   const onPacket = function onPacket(this: NativePcapSession): void {
     if (stopped) return;
     const h = this.header;
-    const sec = HOST_LE ? h.readUInt32LE(0) : h.readUInt32BE(0);
-    const usec = HOST_LE ? h.readUInt32LE(4) : h.readUInt32BE(4);
-    const capLen = HOST_LE ? h.readUInt32LE(8) : h.readUInt32BE(8);
-    const wireLen = HOST_LE ? h.readUInt32LE(12) : h.readUInt32BE(12);
+    const capLen = packetHeaderWord(h, HEADER_CAPLEN);
+    const wireLen = packetHeaderWord(h, HEADER_WIRELEN);
+    const tsUs = packetHeaderWord(h, HEADER_SEC) * 1e6 + packetHeaderWord(h, HEADER_USEC);
     try {
-      onFrame(this.buf, capLen <= this.buf.length ? capLen : this.buf.length, wireLen, sec * 1e6 + usec);
+      onFrame(this.buf, capLen <= this.buf.length ? capLen : this.buf.length, wireLen, tsUs);
       delivered++;
     } catch (err) {
       callbackError = err;

@@ -4,6 +4,20 @@
 // only one JS context per process may load it (native.md §1.8).
 
 import { createRequire } from 'node:module';
+import { endianness } from 'node:os';
+
+const HOST_LE = endianness() === 'LE';
+
+/** node_pcap's per-packet header (a pcap_pkthdr copied in host byte order): its 32-bit words. */
+export const HEADER_SEC = 0;
+export const HEADER_USEC = 1;
+export const HEADER_CAPLEN = 2;
+export const HEADER_WIRELEN = 3;
+
+/** Word `index` (HEADER_*) of node_pcap's 16-byte packet header. */
+export function packetHeaderWord(header: Buffer, index: number): number {
+  return HOST_LE ? header.readUInt32LE(index << 2) : header.readUInt32BE(index << 2);
+}
 
 /** The C++ session object (pcap_session.cc). */
 export interface NativeSessionBinding {

@@ -11,12 +11,14 @@
 // and the allocation + emit per packet (the on_packet_ready hook).
 
 import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 import type { EspPreOpen, EspPreOpenRequest } from './esp-preopen.js';
 import { createRingBuffer, FrameRingReader, RECORD_ANNOTATION_WORDS, RECORD_WORDS_BEFORE_FRAME } from './frame-ring.js';
-import { constructSession, linkTypeNumber, type NativePcapSession, pcapLoadedHere, readerWorkersAlive } from './native.js';
+import {
+  HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, constructSession, linkTypeNumber, type NativePcapSession,
+  packetHeaderWord, pcapLoadedHere, readerWorkersAlive,
+} from './native.js';
 import { type CaptureFileFormat, isFatalProblem, MAX_RECORD_CAPLEN, prescanCapture, type PrescanResult } from './prescan.js';
 
 /** What the reader worker (reader-worker.ts) is given. */
@@ -94,7 +96,6 @@ export interface ReadSummary {
 
 /** The buffer libpcap copies each packet into: libpcap's own ceiling, so nothing is clipped. */
 const SNAP_BUFFER_BYTES = MAX_RECORD_CAPLEN;
-const HOST_LE = endianness() === 'LE';
 
 /** What one libpcap pass over a file ended with. */
 export interface DrainResult {
@@ -136,14 +137,36 @@ export function drainWithLibpcap(path: string, filter: string, onPacket: (buf: B
   });
 }
 
-/** Frames handed over so far and the file offset the next pcap record would start at. */
+/** Hands frames to the caller's callback, counting them and the file offset of the next pcap record. */
 class Delivery {
   delivered = 0;
   /** Only meaningful for pcap files read without a filter (every record is delivered). */
-  nextRecordOffset = 24;
+  nextRecordOffset = PCAP_FILE_HEADER_BYTES;
   callbackError: unknown = null;
-  stopped = false;
+  private readonly onFrame: FrameCallback;
+  private readonly recordHeaderBytes: number;
+
+  constructor(onFrame: FrameCallback, recordHeaderBytes: number) {
+    this.onFrame = onFrame;
+    this.recordHeaderBytes = recordHeaderBytes;
+  }
+
+  /** False when the callback threw: the error is kept and the read must stop. */
+  deliver(frame: Buffer, capLen: number, wireLen: number, tsUs: number): boolean {
+    try {
+      this.onFrame(frame, capLen, wireLen, tsUs);
+    } catch (err) {
+      // Thrown through the addon it would go to Nan::FatalException and end the process.
+      this.callbackError = err;
+      return false;
+    }
+    this.delivered++;
+    this.nextRecordOffset += this.recordHeaderBytes + capLen;
+    return true;
+  }
 }
+
+const PCAP_FILE_HEADER_BYTES = 24;
 
 /**
  * Reads a pcap or pcapng file, calling `onFrame` for each packet, and resolves with what was read.
@@ -171,10 +194,14 @@ export async function readCaptureFile(path: string, options: ReadOptions, onFram
     return finishSummary(summary, head, true, null);
   }
   onOpen?.(head.linkType);
-  const delivery = new Delivery();
+  const delivery = new Delivery(onFrame, head.recordHeaderBytes);
   const drained = reader === 'worker'
-    ? await readInWorker({ path, filter, esp: options.esp, linkType: head.linkType }, onFrame, delivery)
-    : await drainWithLibpcap(path, filter, threadDelivery(onFrame, delivery));
+    ? await readInWorker({ path, filter, esp: options.esp, linkType: head.linkType }, delivery)
+    : await drainWithLibpcap(path, filter, (buf, h) => {
+      const capLen = packetHeaderWord(h, HEADER_CAPLEN);
+      return delivery.deliver(buf, capLen <= buf.length ? capLen : buf.length, packetHeaderWord(h, HEADER_WIRELEN),
+        packetHeaderWord(h, HEADER_SEC) * 1e6 + packetHeaderWord(h, HEADER_USEC));
+    });
   summary.delivered = delivery.delivered;
   if (delivery.callbackError !== null) throw delivery.callbackError;
   if (drained.openError !== null) throw new CaptureFileError(path, drained.openError);
@@ -206,26 +233,6 @@ function chooseReader(requested: ReaderMode | undefined, fileBytes: number): 'th
   return mode;
 }
 
-/** The per-packet hook for reading in this thread. */
-function threadDelivery(onFrame: FrameCallback, d: Delivery): (buf: Buffer, h: Buffer) => boolean {
-  return (buf, h) => {
-    const sec = HOST_LE ? h.readUInt32LE(0) : h.readUInt32BE(0);
-    const usec = HOST_LE ? h.readUInt32LE(4) : h.readUInt32BE(4);
-    const capLen = HOST_LE ? h.readUInt32LE(8) : h.readUInt32BE(8);
-    const wireLen = HOST_LE ? h.readUInt32LE(12) : h.readUInt32BE(12);
-    try {
-      onFrame(buf, capLen <= buf.length ? capLen : buf.length, wireLen, sec * 1e6 + usec);
-    } catch (err) {
-      // Thrown through the addon it would go to Nan::FatalException and end the process.
-      d.callbackError = err;
-      return false;
-    }
-    d.delivered++;
-    d.nextRecordOffset += 16 + capLen;
-    return true;
-  };
-}
-
 /** One reader worker at a time: node_pcap cannot be loaded by two live threads (native.md §1.8). */
 let workerTurn: Promise<void> = Promise.resolve();
 
@@ -236,19 +243,19 @@ interface WorkerRead {
   linkType: number;
 }
 
-async function readInWorker(read: WorkerRead, onFrame: FrameCallback, d: Delivery): Promise<DrainResult> {
+async function readInWorker(read: WorkerRead, d: Delivery): Promise<DrainResult> {
   const previous = workerTurn;
   let release!: () => void;
   workerTurn = new Promise<void>((r) => { release = r; });
   await previous;
   try {
-    return await runReaderWorker(read, onFrame, d);
+    return await runReaderWorker(read, d);
   } finally {
     release();
   }
 }
 
-async function runReaderWorker(read: WorkerRead, onFrame: FrameCallback, d: Delivery): Promise<DrainResult> {
+async function runReaderWorker(read: WorkerRead, d: Delivery): Promise<DrainResult> {
   const { path, filter, linkType } = read;
   const sab = createRingBuffer();
   const ring = new FrameRingReader(sab);
@@ -278,14 +285,7 @@ async function runReaderWorker(read: WorkerRead, onFrame: FrameCallback, d: Deli
       for (let k = 0; k < n; k++) frameWords[k] = w[from + k]!;
       // The ESP outcome is read during onFrame, while the chunk is still ours.
       if (replay !== null) replay.replayNext(w, from + n, annotationWords);
-      try {
-        onFrame(frame, capLen, wireLen, tsUs);
-      } catch (err) {
-        d.callbackError = err;
-        return false;
-      }
-      d.delivered++;
-      d.nextRecordOffset += 16 + capLen;
+      if (!d.deliver(frame, capLen, wireLen, tsUs)) return false;
       i = from + n + annotationWords;
     }
     return true;

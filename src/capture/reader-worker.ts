@@ -4,14 +4,14 @@
 // throws past its own catch: the outcome, good or bad, travels in the ring's finish info.
 
 import { workerData } from 'node:worker_threads';
-import { endianness } from 'node:os';
 
 import { FrameRingWriter } from './frame-ring.js';
+import { HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, packetHeaderWord } from './native.js';
 import { drainWithLibpcap, type DrainResult, type ReaderWorkerData } from './offline.js';
 
-const HOST_LE = endianness() === 'LE';
 /** How often the ESP share is reconsidered (a ring chunk holds thousands of small frames). */
 const ADAPT_EVERY_FRAMES = 1024;
+const NO_WORDS = new Int32Array(0);
 const { sab, path, filter, esp, linkType } = workerData as ReaderWorkerData;
 const ring = new FrameRingWriter(sab);
 
@@ -19,50 +19,40 @@ let result: DrainResult;
 try {
   // Loaded only when asked for: a plain read stays free of the decoder and node:crypto set-up.
   const annotator = esp === null ? null : new (await import('./esp-preopen.js')).EspFrameAnnotator(esp, linkType);
+  /** node_pcap's packet buffer as words (allocated once per session, aligned): copied by word. */
   let frameWords: Int32Array | null = null;
   let sinceAdapt = 0;
   /** The decoder and openers never throw on packet bytes; should one still, the read ends with
    * its message rather than through node_pcap's Nan::FatalException (offline.ts). */
   let annotateError: string | null = null;
-  const annotate = (buf: Buffer, capLen: number): number => {
-    try {
-      return annotator!.annotate(buf, capLen);
-    } catch (err) {
-      annotateError = `${path}: opening ESP in the reader thread failed: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]!;
-      return -1;
-    }
-  };
-  let headerWords: Int32Array | null = null;
   result = await drainWithLibpcap(path, filter, (buf, h) => {
+    const capLen = Math.min(packetHeaderWord(h, HEADER_CAPLEN), buf.length);
+    const wireLen = packetHeaderWord(h, HEADER_WIRELEN);
+    const sec = packetHeaderWord(h, HEADER_SEC);
+    const usec = packetHeaderWord(h, HEADER_USEC);
+    let notes: Int32Array = NO_WORDS;
+    let noteWords = 0;
+    if (annotator !== null) {
+      if (++sinceAdapt === ADAPT_EVERY_FRAMES) {
+        sinceAdapt = 0;
+        annotator.adapt(ring.chunksWaiting());
+      }
+      try {
+        noteWords = annotator.annotate(buf, capLen);
+      } catch (err) {
+        annotateError = `${path}: opening ESP in the reader thread failed: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]!;
+        return false;
+      }
+      notes = annotator.words;
+    }
     if (frameWords === null || frameWords.buffer !== buf.buffer) {
-      // node_pcap allocates both buffers once per session (Buffer.alloc: own, aligned memory).
-      if (buf.byteOffset % 4 !== 0 || h.byteOffset % 4 !== 0 || !HOST_LE) return pushBytes(buf, h);
-      frameWords = new Int32Array(buf.buffer, buf.byteOffset, buf.length >> 2);
-      headerWords = new Int32Array(h.buffer, h.byteOffset, 4);
+      frameWords = buf.byteOffset % 4 === 0 ? new Int32Array(buf.buffer, buf.byteOffset, buf.length >> 2) : null;
     }
-    const hw = headerWords!;
-    const capLen = hw[2]! >>> 0;
-    if (capLen > frameWords.length << 2) return pushBytes(buf, h);
-    if (annotator === null) return ring.pushWords(frameWords, capLen, hw[3]! >>> 0, hw[0]!, hw[1]!);
-    if (++sinceAdapt === ADAPT_EVERY_FRAMES) {
-      sinceAdapt = 0;
-      annotator.adapt(ring.chunksWaiting());
-    }
-    const n = annotate(buf, capLen);
-    return n >= 0 && ring.pushWords(frameWords, capLen, hw[3]! >>> 0, hw[0]!, hw[1]!, annotator.words, n);
+    return frameWords !== null
+      ? ring.pushWords(frameWords, capLen, wireLen, sec, usec, notes, noteWords)
+      : ring.push(buf, capLen, wireLen, sec, usec, notes, noteWords);
   });
   if (annotateError !== null) result = { linkTypeName: result.linkTypeName, openError: annotateError };
-
-  /** The general path: any alignment, either byte order. */
-  function pushBytes(buf: Buffer, h: Buffer): boolean {
-    const sec = HOST_LE ? h.readUInt32LE(0) : h.readUInt32BE(0);
-    const usec = HOST_LE ? h.readUInt32LE(4) : h.readUInt32BE(4);
-    const capLen = Math.min(HOST_LE ? h.readUInt32LE(8) : h.readUInt32BE(8), buf.length);
-    const wireLen = HOST_LE ? h.readUInt32LE(12) : h.readUInt32BE(12);
-    if (annotator === null) return ring.push(buf, capLen, wireLen, sec, usec);
-    const n = annotate(buf, capLen);
-    return n >= 0 && ring.push(buf, capLen, wireLen, sec, usec, annotator.words, n);
-  }
 } catch (err) {
   result = { linkTypeName: null, openError: `${path}: libpcap cannot read it: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]! };
 }

@@ -11,6 +11,7 @@
 // node_pcap survives the interface going down or away (native-notes/cap.md).
 
 import { createRequire } from 'node:module';
+import { HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, packetHeaderWord } from '../capture/native.js';
 import type { MonotonicClock } from './pdm-endpoint.js';
 import { type PacketSink, SinkError, NEED_NET_RAW } from './sink.js';
 
@@ -95,9 +96,9 @@ export class LiveReceiver {
       const rxNs = clock.nowNs(); // first: the rest of the handler must not add to the receive time
       try {
         const h = p.header;
-        f.capLen = Math.min(h.readUInt32LE(8), p.buf.length);
-        f.wireLen = h.readUInt32LE(12);
-        f.capTsUs = h.readUInt32LE(0) * 1e6 + h.readUInt32LE(4);
+        f.capLen = Math.min(packetHeaderWord(h, HEADER_CAPLEN), p.buf.length);
+        f.wireLen = packetHeaderWord(h, HEADER_WIRELEN);
+        f.capTsUs = packetHeaderWord(h, HEADER_SEC) * 1e6 + packetHeaderWord(h, HEADER_USEC);
         f.rxNs = rxNs;
         f.frame = p.buf;
         onFrame(f);
