@@ -8,7 +8,7 @@
 
 import type { PdmHit } from '../decode/packet.js';
 import { PsnTracker, type PsnVerdict } from '../flow/psn.js';
-import { DurationAccumulator } from './sketch.js';
+import { DurationAccumulator, doubleArray } from './sketch.js';
 import type { Finding, PsnCounters, PsnEvent, Sample } from './types.js';
 
 export const METRICS = ['server_delay', 'total', 'rtd', 'reverse_server_delay', 'reverse_total', 'reverse_rtd'] as const;
@@ -36,13 +36,6 @@ export interface SampleObserver {
   onPsnEvent?(e: PsnEvent): void;
 }
 
-/** A ring of RING_SIZE slots, all empty, whose elements are stored as unboxed doubles. */
-function emptyRing(): number[] {
-  const r = new Array<number>(RING_SIZE * 4);
-  r[0] = 0.5; // a double first: the array's elements stay doubles, never boxed numbers
-  return r.fill(-1);
-}
-
 class SenderState {
   readonly psn = new PsnTracker();
   /** PSNLR of this sender's previous packet in the epoch; -1 before the first. */
@@ -57,7 +50,7 @@ class SenderState {
    * array of doubles, not a Float64Array: a typed array adds an ArrayBuffer object and a
    * malloc'd store, ~200 bytes per sender (40 MB at 100,000 flows).
    */
-  readonly ring: number[] = emptyRing();
+  readonly ring: number[] = doubleArray(RING_SIZE * 4).fill(-1);
   ringNext = 0;
 
   push(psn: number, psnLastRecv: number, deltaLastRecvNs: number, tsUs: number): void {

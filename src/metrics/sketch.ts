@@ -376,8 +376,8 @@ export class DurationAccumulator {
   }
 }
 
-/** An array of `n` slots whose elements are stored as unboxed doubles. */
-function doubleArray(n: number): number[] {
+/** An array of `n` slots whose elements are stored as unboxed doubles (never boxed numbers). */
+export function doubleArray(n: number): number[] {
   const a = new Array<number>(n);
   a[0] = 0.5; // a double first fixes the elements kind
   return a;
