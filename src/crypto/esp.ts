@@ -44,6 +44,7 @@ class SaRuntime {
   readonly order: number;
   readonly specificity: number;
   readonly kind: 'null' | 'cbc' | 'ctr' | 'gcm' | 'unsupported';
+  /** AES-CBC, 3DES-CBC and AES-CTR: the node:crypto cipher and key (AES-GCM uses `gcm`). */
   readonly cipherName: string;
   readonly cipherKey: KeyObject | null;
   /** AES-GCM salt or AES-CTR nonce: the last 4 bytes of the SA key. */
@@ -77,10 +78,13 @@ class SaRuntime {
       cipherKey = createSecretKey(key);
     } else if (enc.kind === 'gcm' || enc.kind === 'ctr') {
       const aesKey = key.subarray(0, key.length - 4);
-      cipherName = `aes-${aesKey.length * 8}-${enc.kind}`;
-      cipherKey = createSecretKey(aesKey);
       salt = Buffer.from(key.subarray(key.length - 4));
-      if (enc.kind === 'gcm') gcm = new AesGcmKey(aesKey);
+      if (enc.kind === 'gcm') {
+        gcm = new AesGcmKey(aesKey); // no Decipher per packet (gcm.ts)
+      } else {
+        cipherName = `aes-${aesKey.length * 8}-ctr`;
+        cipherKey = createSecretKey(aesKey);
+      }
     }
     this.gcm = gcm;
     this.cipherName = cipherName;
