@@ -58,11 +58,6 @@ export class FrameRingWriter {
     this.bytes = new Uint8Array(sab, DATA_OFFSET, RING_CHUNKS * RING_CHUNK_BYTES);
   }
 
-  /** True once the reader has asked the writer to stop. */
-  get stopped(): boolean {
-    return Atomics.load(this.ctrl, W_STOP) !== 0;
-  }
-
   /**
    * Appends one frame (`frame[0..capLen)`) and `annotation[0..annotationWords)` (at most
    * MAX_ANNOTATION_WORDS); blocks while the ring is full. False when the reader
