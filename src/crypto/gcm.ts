@@ -14,6 +14,8 @@
 import { type Cipher, createCipheriv } from 'node:crypto';
 import { endianness } from 'node:os';
 
+import { readU32 } from '../wire/bytes.js';
+
 const BLOCK = 16;
 const HOST_LE = endianness() === 'LE';
 
@@ -95,11 +97,7 @@ export class AesGcmKey {
     const end = off + len;
     let o = off;
     for (; o + BLOCK <= end; o += BLOCK) {
-      this.ghashBlock(
-        (buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!,
-        (buf[o + 4]! << 24) | (buf[o + 5]! << 16) | (buf[o + 6]! << 8) | buf[o + 7]!,
-        (buf[o + 8]! << 24) | (buf[o + 9]! << 16) | (buf[o + 10]! << 8) | buf[o + 11]!,
-        (buf[o + 12]! << 24) | (buf[o + 13]! << 16) | (buf[o + 14]! << 8) | buf[o + 15]!);
+      this.ghashBlock(readU32(buf, o), readU32(buf, o + 4), readU32(buf, o + 8), readU32(buf, o + 12));
     }
     if (o < end) {
       // The last partial block, zero-padded, without a subarray per packet.
