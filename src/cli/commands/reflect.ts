@@ -9,8 +9,7 @@ import { MONOTONIC_CLOCK } from '../../send/pdm-endpoint.js';
 import { LiveReceiver, PcapInjectSink } from '../../send/receiver.js';
 import { PdmReflector, probeFilter } from '../../send/reflector.js';
 import { CapSink, NEED_NET_RAW, type PacketSink, SinkError, hasCapNetRaw } from '../../send/sink.js';
-import { DEFAULT_RT_PRIORITY, parseRealtimeOption } from '../../send/latency.js';
-import { setUpCommandTiming } from './timing.js';
+import { REALTIME_DESCRIBE, realtimeArg, setUpCommandTiming } from './timing.js';
 import { pdmDeltaNs } from '../../wire/pdm.js';
 import { EXIT_INPUT, EXIT_USAGE, UserError, oneLine } from '../errors.js';
 import { runThenExit, stdout } from '../output.js';
@@ -28,18 +27,6 @@ interface ReflectArgs {
   log: boolean;
   realtime?: string | boolean;
   quiet: boolean;
-}
-
-export const REALTIME_DESCRIBE = `SCHED_FIFO priority 1..99 for all threads (bare --realtime: ${DEFAULT_RT_PRIORITY}); ` +
-  'on by default when permitted (root or CAP_SYS_NICE), with a note when refused; --no-realtime: the default scheduler';
-
-/** --realtime as parsed, or a one-line usage error. */
-export function realtimeArg(value: string | boolean | undefined): { priority: number; explicit: boolean } | null {
-  try {
-    return parseRealtimeOption(value);
-  } catch (err) {
-    throw new UserError((err as Error).message, EXIT_USAGE);
-  }
 }
 
 function bindPort(port: number): Promise<Socket> {

@@ -1,9 +1,24 @@
-// The timing set-up `send` and `reflect` share: SCHED_FIFO (or its refusal note), warm-up, GC
-// pacing (src/send/latency.ts), with the command's resources released when it cannot go on.
+// The timing `send` and `reflect` share: the --realtime option, then SCHED_FIFO (or its refusal
+// note), warm-up and GC pacing (src/send/latency.ts), with the command's resources released when
+// it cannot go on.
 
-import { RealtimeRefusedError, type TimingSetup, setUpTiming } from '../../send/latency.js';
+import {
+  DEFAULT_RT_PRIORITY, RealtimeRefusedError, type TimingSetup, parseRealtimeOption, setUpTiming,
+} from '../../send/latency.js';
 import { warmUpExchange } from '../../send/warm-up.js';
-import { UserError } from '../errors.js';
+import { EXIT_USAGE, UserError } from '../errors.js';
+
+export const REALTIME_DESCRIBE = `SCHED_FIFO priority 1..99 for all threads (bare --realtime: ${DEFAULT_RT_PRIORITY}); ` +
+  'on by default when permitted (root or CAP_SYS_NICE), with a note when refused; --no-realtime: the default scheduler';
+
+/** --realtime as parsed, or a one-line usage error. */
+export function realtimeArg(value: string | boolean | undefined): { priority: number; explicit: boolean } | null {
+  try {
+    return parseRealtimeOption(value);
+  } catch (err) {
+    throw new UserError((err as Error).message, EXIT_USAGE);
+  }
+}
 
 /**
  * Sets up timing for a command about to send; an explicit `--realtime` the system refuses is a
