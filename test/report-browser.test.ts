@@ -28,6 +28,24 @@ async function launch(userDataDir: string): Promise<BrowserContext> {
   });
 }
 
+/** A fresh Chromium profile and page for `fn`; closed and removed afterwards. */
+async function withPage(fn: (page: Page) => Promise<void>): Promise<void> {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'pdmscope-chromium-'));
+  const context = await launch(userDataDir);
+  try {
+    await fn(await context.newPage());
+  } finally {
+    await context.close();
+    rmSync(userDataDir, { recursive: true, force: true });
+  }
+}
+
+/** Waits until the report's script says it is ready and returns its status. */
+async function reportReady(page: Page): Promise<ReportStatus> {
+  await page.waitForFunction(() => (window as unknown as { __pdmReport?: ReportStatus }).__pdmReport?.ready === true, undefined, { timeout: 30_000 });
+  return page.evaluate(() => (window as unknown as { __pdmReport: ReportStatus }).__pdmReport);
+}
+
 interface CanvasInfo { id: string; width: number; height: number; painted: number; seriesPixels: number }
 
 /** Per chart: pixels that are not background, and pixels close to one of the series colours. */
@@ -62,10 +80,7 @@ testNeeding('report renders in headless Chromium: no errors, painted charts, sor
   const renderNodeMs = performance.now() - started;
   const reportPath = join(OUT_DIR, 'report.html');
   writeReportFile(reportPath, input);
-  const userDataDir = mkdtempSync(join(tmpdir(), 'pdmscope-chromium-'));
-  const context = await launch(userDataDir);
-  try {
-    const page = await context.newPage();
+  await withPage(async (page) => {
     const problems: string[] = [];
     const warnings: string[] = [];
     page.on('console', (m) => {
@@ -78,13 +93,11 @@ testNeeding('report renders in headless Chromium: no errors, painted charts, sor
     page.on('request', (r) => { if (r.url() !== pathToFileURL(reportPath).href) requests.push(r.url()); });
 
     await page.goto(pathToFileURL(reportPath).href);
-    await page.waitForFunction(() => (window as unknown as { __pdmReport?: ReportStatus }).__pdmReport?.ready === true, undefined, { timeout: 30_000 });
-    const status = await page.evaluate(() => (window as unknown as { __pdmReport: ReportStatus }).__pdmReport);
+    const status = await reportReady(page);
     const reloads: number[] = [];
     for (let i = 0; i < 2; i++) {
       await page.reload();
-      await page.waitForFunction(() => (window as unknown as { __pdmReport?: ReportStatus }).__pdmReport?.ready === true, undefined, { timeout: 30_000 });
-      reloads.push(await page.evaluate(() => (window as unknown as { __pdmReport: ReportStatus }).__pdmReport.paintedMs));
+      reloads.push((await reportReady(page)).paintedMs);
     }
     t.diagnostic(`report ${(html.length / 1024).toFixed(0)} KiB; Node render ${renderNodeMs.toFixed(0)} ms for 3 flows / ${input.samples.length} samples; `
       + `Chromium: chart script ${status.scriptMs.toFixed(0)} ms, navigation → painted ${status.paintedMs.toFixed(0)} ms cold, ${reloads.map((r) => r.toFixed(0)).join(' / ')} ms on reload`);
@@ -145,10 +158,7 @@ testNeeding('report renders in headless Chromium: no errors, painted charts, sor
     await page.mouse.move(0, 0);
     await page.screenshot({ path: join(OUT_DIR, 'report.png'), fullPage: true });
     assert.deepEqual(problems, []);
-  } finally {
-    await context.close();
-    rmSync(userDataDir, { recursive: true, force: true });
-  }
+  });
 }, 120_000);
 
 testNeeding('report edge cases render without errors: one sample, equal timestamps, zero and negative delays', [CHROMIUM], async () => {
@@ -168,17 +178,13 @@ testNeeding('report edge cases render without errors: one sample, equal timestam
   mkdirSync(OUT_DIR, { recursive: true });
   const reportPath = join(OUT_DIR, 'report-edge.html');
   writeReportFile(reportPath, input);
-  const userDataDir = mkdtempSync(join(tmpdir(), 'pdmscope-chromium-'));
-  const context = await launch(userDataDir);
-  try {
-    const page = await context.newPage();
+  await withPage(async (page) => {
     const problems: string[] = [];
     page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
     page.on('pageerror', (e) => problems.push(e.message));
     await page.goto(pathToFileURL(reportPath).href);
-    await page.waitForFunction(() => (window as unknown as { __pdmReport?: ReportStatus }).__pdmReport?.ready === true, undefined, { timeout: 30_000 });
+    const status = await reportReady(page);
     assert.deepEqual(problems, []);
-    const status = await page.evaluate(() => (window as unknown as { __pdmReport: ReportStatus }).__pdmReport);
     assert.equal(status.charts, 8, 'series and CDF for 3 flows, loss for flows 0 and 2');
     const canvases = await inspectCanvases(page, ['#2563eb']);
     for (const c of canvases) assert.ok(c.painted > 0, `${c.id} is blank`);
@@ -190,8 +196,5 @@ testNeeding('report edge cases render without errors: one sample, equal timestam
     assert.match(legend, /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6} UTC/);
     assert.match(legend, /\d+(\.\d+)? (ns|µs|ms|s)/);
     assert.deepEqual(problems, []);
-  } finally {
-    await context.close();
-    rmSync(userDataDir, { recursive: true, force: true });
-  }
+  });
 }, 60_000);
