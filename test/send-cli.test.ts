@@ -3,28 +3,11 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { CLI as MAIN } from './support/cli.js';
 import { ROOT, testNeeding } from './support/prereq.js';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const MAIN = join(REPO, 'dist/src/cli/main.js');
-
-function cliArgs(): string[] {
-  const help = spawnSync(process.execPath, [MAIN, '--help'], { encoding: 'utf8' }).stdout ?? '';
-  if (/pdmscope send\b/.test(help) && /pdmscope reflect\b/.test(help)) return [MAIN];
-  const code = `
-    const root = ${JSON.stringify(REPO)};
-    const { default: yargs } = await import(root + '/node_modules/yargs/index.mjs');
-    const { sendCommand } = await import(root + '/dist/src/cli/commands/send.js');
-    const { reflectCommand } = await import(root + '/dist/src/cli/commands/reflect.js');
-    await yargs(process.argv.slice(1)).command(sendCommand).command(reflectCommand).strict().exitProcess(false)
-      .fail((m, e) => { process.stderr.write('pdmscope: ' + (e ? e.message : m) + '\\n'); process.exit(1); }).parseAsync();`;
-  return ['--input-type=module', '-e', code];
-}
-
-const CLI = cliArgs();
+const CLI = [MAIN];
 
 function pdmscope(args: string[], uid?: number): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [...CLI, ...args], { encoding: 'utf8', timeout: 20_000, ...(uid === undefined ? {} : { uid, gid: uid }) });

@@ -17,34 +17,11 @@ import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_pro
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { SendSummary } from '../src/send/sender.js';
+import { CLI as MAIN } from './support/cli.js';
 import { NETNS, ROOT, TCPDUMP, TSHARK, testNeeding } from './support/prereq.js';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const MAIN = join(REPO, 'dist/src/cli/main.js');
-
-/**
- * How to run the CLI: through main.js once `send` and `reflect` are registered in
- * src/cli/commands/index.ts; until then through the command modules directly.
- */
-function cliArgs(): string[] {
-  const help = (() => {
-    try { return execFileSync(process.execPath, [MAIN, '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }); } catch { return ''; }
-  })();
-  if (/pdmscope send\b/.test(help) && /pdmscope reflect\b/.test(help)) return [MAIN];
-  {
-    const code = `
-      const root = ${JSON.stringify(REPO)};
-      const { default: yargs } = await import(root + '/node_modules/yargs/index.mjs');
-      const { sendCommand } = await import(root + '/dist/src/cli/commands/send.js');
-      const { reflectCommand } = await import(root + '/dist/src/cli/commands/reflect.js');
-      await yargs(process.argv.slice(1)).command(sendCommand).command(reflectCommand).strict().exitProcess(false)
-        .fail((m, e) => { process.stderr.write('pdmscope: ' + (e ? e.message : m) + '\\n'); process.exit(1); }).parseAsync();`;
-    return ['--input-type=module', '-e', code];
-  }
-}
 
 function sh(cmd: string, args: string[]): void {
   execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -122,8 +99,6 @@ testNeeding('send and reflect across two network namespaces: delays, tshark, PSN
   const pcapA = join(dir, 'sender.pcap');
   const pcapB = join(dir, 'reflector.pcap');
   const children: ChildProcess[] = [];
-  const cli = cliArgs();
-  t.diagnostic(cli[0] === MAIN ? 'running through dist/src/cli/main.js' : 'send/reflect not registered in main.js yet: running the command modules directly');
   try {
     sh('ip', ['netns', 'add', nsA]);
     sh('ip', ['netns', 'add', nsB]);
@@ -154,13 +129,13 @@ testNeeding('send and reflect across two network namespaces: delays, tshark, PSN
     children.push(tcpdumpA, tcpdumpB);
     await Promise.all([waitForStderr(tcpdumpA, /listening on/, 'tcpdump A'), waitForStderr(tcpdumpB, /listening on/, 'tcpdump B')]);
 
-    const reflector = spawn('ip', ['netns', 'exec', nsB, process.execPath, ...cli, 'reflect', '-i', vethB, '--delay', '5ms'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const reflector = spawn('ip', ['netns', 'exec', nsB, process.execPath, MAIN, 'reflect', '-i', vethB, '--delay', '5ms'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(reflector);
     let reflectorErr = await waitForStderr(reflector, /reflecting PDM probes/, 'reflector');
     reflector.stderr!.on('data', (d: Buffer) => { reflectorErr += d.toString(); });
 
     const probes = 100;
-    const sent = await run('ip', ['netns', 'exec', nsA, process.execPath, ...cli, 'send', '-i', vethA, '--to', addrB,
+    const sent = await run('ip', ['netns', 'exec', nsA, process.execPath, MAIN, 'send', '-i', vethA, '--to', addrB,
       '-c', String(probes), '--interval', '25ms', '--rate', '40', '--format', 'json'], 60_000);
     assert.equal(sent.code, 0, `send failed: ${sent.stderr}`);
     const summary = JSON.parse(sent.stdout) as SendSummary;
