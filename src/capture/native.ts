@@ -51,7 +51,17 @@ export interface NativeDevice {
   flags?: string;
 }
 
+/** node_pcap's own live session (pcap.js createSession): 'packet' events with buf and header. */
+export interface NativeLiveSession {
+  link_type: string;
+  on(event: 'packet', fn: (p: { buf: Buffer; header: Buffer }) => void): void;
+  inject(buf: Buffer): void;
+  close(): void;
+  stats(): { ps_recv: number; ps_drop: number; ps_ifdrop: number };
+}
+
 interface PcapModule {
+  createSession(device: string, options: Record<string, unknown>): NativeLiveSession;
   PcapSession: {
     prototype: object;
     // (is_live, device_name, filter, buffer_size, snap_length, outfile, is_monitor, buffer_timeout, promiscuous)

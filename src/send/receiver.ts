@@ -10,8 +10,9 @@
 // The same handle can inject frames (pcap_inject), which is the `pcap` PacketSink: unlike cap,
 // node_pcap survives the interface going down or away (native-notes/cap.md).
 
-import { createRequire } from 'node:module';
-import { HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, packetHeaderWord } from '../capture/native.js';
+import {
+  HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, type NativeLiveSession, linkTypeNumber, packetHeaderWord, pcapModule,
+} from '../capture/native.js';
 import type { MonotonicClock } from './pdm-endpoint.js';
 import { type PacketSink, SinkError, NEED_NET_RAW } from './sink.js';
 
@@ -27,43 +28,16 @@ export interface ReceivedFrame {
   readonly linkType: number;
 }
 
-interface PcapPacket { buf: Buffer; header: Buffer }
-interface PcapLiveSession {
-  link_type: string;
-  on(event: 'packet', fn: (p: PcapPacket) => void): void;
-  inject(buf: Buffer): void;
-  close(): void;
-  stats(): { ps_recv: number; ps_drop: number; ps_ifdrop: number };
-}
-interface PcapModule {
-  createSession(dev: string, options: Record<string, unknown>): PcapLiveSession;
-  warningHandler: (text: string) => void;
-}
-
-/** node_pcap's link-type names (native.md §1.5) → LINKTYPE_* numbers. */
-export function pcapLinkTypeNumber(name: string): number | null {
-  switch (name) {
-    case 'LINKTYPE_NULL': return 0;
-    case 'LINKTYPE_ETHERNET': return 1;
-    case 'LINKTYPE_RAW': return 101;
-    case 'LINKTYPE_LINUX_SLL': return 113;
-    case 'LINKTYPE_IEEE802_11_RADIO': return 127;
-    default: {
-      const m = /Unknown linktype (\d+)/.exec(name);
-      return m === null ? null : Number(m[1]);
-    }
-  }
-}
 
 export class LiveReceiver {
   readonly dev: string;
   readonly linkType: number;
-  private session: PcapLiveSession | null;
+  private session: NativeLiveSession | null;
   private readonly frameCopy: { frame: Uint8Array; capLen: number; wireLen: number; capTsUs: number; rxNs: bigint; linkType: number } = { frame: new Uint8Array(0), capLen: 0, wireLen: 0, capTsUs: 0, rxNs: 0n, linkType: 0 };
   /** The first error thrown by the callback; the handler never lets one reach node_pcap. */
   callbackError: unknown = null;
 
-  private constructor(dev: string, session: PcapLiveSession, linkType: number) {
+  private constructor(dev: string, session: NativeLiveSession, linkType: number) {
     this.dev = dev;
     this.session = session;
     this.linkType = linkType;
@@ -74,17 +48,17 @@ export class LiveReceiver {
    * latter misses UDP behind a Destination Options header (native.md §1.6).
    */
   static open(dev: string, filter: string, clock: MonotonicClock, onFrame: (f: ReceivedFrame) => void): LiveReceiver {
-    const pcap = createRequire(import.meta.url)('pcap') as PcapModule;
-    pcap.warningHandler = () => {}; // "no IPv4 address assigned" on IPv6-only links (native.md §1.7)
-    let session: PcapLiveSession;
+    // Through capture/native.ts: it knows this thread now holds the addon (native.md §1.8) and
+    // drops libpcap's "no IPv4 address assigned" warnings on IPv6-only links (§1.7).
+    let session: NativeLiveSession;
     try {
-      session = pcap.createSession(dev, { filter, buffer_timeout: 0, promiscuous: false, buffer_size: 4 * 1024 * 1024 });
+      session = pcapModule().createSession(dev, { filter, buffer_timeout: 0, promiscuous: false, buffer_size: 4 * 1024 * 1024 });
     } catch (err) {
       const text = err instanceof Error ? err.message : String(err);
       if (/permission|not permitted/i.test(text)) throw new SinkError(`capturing on ${dev} ${NEED_NET_RAW}`);
       throw new SinkError(`cannot capture on ${dev}: ${text.split('\n')[0]}`);
     }
-    const linkType = pcapLinkTypeNumber(session.link_type);
+    const linkType = linkTypeNumber(session.link_type);
     if (linkType === null) {
       session.close();
       throw new SinkError(`unsupported link type on ${dev}: ${session.link_type}`);
@@ -92,7 +66,7 @@ export class LiveReceiver {
     const r = new LiveReceiver(dev, session, linkType);
     const f = r.frameCopy;
     f.linkType = linkType;
-    session.on('packet', (p: PcapPacket) => {
+    session.on('packet', (p) => {
       const rxNs = clock.nowNs(); // first: the rest of the handler must not add to the receive time
       try {
         const h = p.header;
