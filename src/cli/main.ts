@@ -4,7 +4,7 @@
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { COMMANDS } from './commands/index.js';
+import { commandsFor } from './commands/index.js';
 import { EXIT_USAGE, UserError, oneLine, reportError } from './errors.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -25,13 +25,26 @@ export async function main(argv: string[]): Promise<number> {
       if (err) throw err;
       throw new UserError(msg, EXIT_USAGE);
     });
-  for (const command of COMMANDS) cli.command(command);
+  for (const command of await commandsFor(argv)) cli.command(command);
+  skipHelpCaching(cli);
   try {
     await cli.parseAsync();
   } catch (err) {
     exitCode = reportError(err);
   }
   return exitCode || (process.exitCode as number | undefined) || 0;
+}
+
+/**
+ * yargs renders the whole help text of a command each time it runs one, in case the handler
+ * fails later (usage.js cacheHelpMessage); measuring every string's width is ~30 ms of every
+ * run. pdmscope never shows help after a handler error (fail() above rethrows it for a one-line
+ * message), so that render is dropped. See native-notes/yargs.md.
+ */
+function skipHelpCaching(cli: unknown): void {
+  const internal = (cli as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: unknown } } })
+    .getInternalMethods?.().getUsageInstance?.();
+  if (internal !== undefined && typeof internal.cacheHelpMessage === 'function') internal.cacheHelpMessage = () => {};
 }
 
 main(hideBin(process.argv)).then(

@@ -12,7 +12,6 @@ import { Progress } from '../progress.js';
 import { csvLine, flatten } from '../table.js';
 import { parseDurationNs } from '../units.js';
 import { FILTER_HELP, type CommonInputArgs, espOptions, espSetupFromArgs, inputOptions } from './common.js';
-import { writeReportFile } from '../../sink/report.js';
 import { SampleColumns } from '../../sink/sample-columns.js';
 import { storeAnalyzeRun, storeOptions, type StoreArgs } from './store-options.js';
 
@@ -124,10 +123,11 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
     });
     writeAnalyzeOutput(result.doc, args.format);
     if (store) {
-      const runId = storeAnalyzeRun(args, files, result, started);
+      const runId = await storeAnalyzeRun(args, files, result, started);
       if (!args.quiet) process.stderr.write(`pdmscope: stored as run ${runId} in ${args.db}\n`);
     }
     if (args.report !== undefined) {
+      const { writeReportFile } = await import('../../sink/report.js'); // only with --report
       try {
         writeReportFile(args.report, {
           title: `pdmscope: ${files.join(', ')}`,

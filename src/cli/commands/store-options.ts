@@ -3,7 +3,6 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { StoreError, openStore } from '../../sink/store.js';
 import { UserError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import type { AnalysisResult } from './analyze.js';
@@ -50,9 +49,11 @@ export function contentHash(files: readonly string[], options: Record<string, un
   return h.digest('hex');
 }
 
-export function storeAnalyzeRun(args: StoreArgs & { filter?: string; espSa?: string; espNull: boolean; allFlows: boolean; idleTimeout: string },
-  files: readonly string[], result: AnalysisResult, startedMs: number): number {
+export async function storeAnalyzeRun(args: StoreArgs & { filter?: string; espSa?: string; espNull: boolean; allFlows: boolean; idleTimeout: string },
+  files: readonly string[], result: AnalysisResult, startedMs: number): Promise<number> {
   if (args.db === false) throw new Error('storeAnalyzeRun without a database');
+  // Loaded here, not at start-up: better-sqlite3 costs ~20 ms that `--no-db` runs never need.
+  const { StoreError, openStore } = await import('../../sink/store.js');
   let store;
   try {
     store = openStore(args.db);
