@@ -7,9 +7,9 @@ import { DecodedPacket, type PdmHit } from '../../decode/packet.js';
 import { PacketCounters } from '../../metrics/counters.js';
 import { protoName } from '../../metrics/proto-names.js';
 import type { InputReport } from '../../metrics/types.js';
-import { formatIpv6 } from '../../wire/ipv6.js';
 import { pdmDeltaNs } from '../../wire/pdm.js';
 import { inputsExitCode, readInputs, requireInputs } from '../input.js';
+import { Ipv6TextCache } from '../ipv6-text.js';
 import { stdout } from '../output.js';
 import { csvLine } from '../table.js';
 import { formatDurationNs, formatTsUs } from '../units.js';
@@ -53,7 +53,7 @@ const ROW_FIELDS: (keyof PdmRow)[] = [
   'delta_last_recv_ns', 'delta_last_sent_ns',
 ];
 
-function rowOf(p: DecodedPacket, hit: PdmHit, file: string): PdmRow {
+function rowOf(p: DecodedPacket, hit: PdmHit, file: string, addresses: Ipv6TextCache): PdmRow {
   const inner = hit.layer > 0;
   const esp = p.espSpi < 0 ? 'none' : hit.layer === 2 ? 'tunnel' : inner ? 'inside' : 'outside';
   const hasUpper = p.upperProto >= 0;
@@ -61,8 +61,8 @@ function rowOf(p: DecodedPacket, hit: PdmHit, file: string): PdmRow {
     frame: p.frameNumber,
     file,
     ts_us: p.tsUs,
-    src: formatIpv6(hit.layer === 2 ? p.addrBuf : p.outerBuf, hit.layer === 2 ? p.srcOff : p.outerSrcOff),
-    dst: formatIpv6(hit.layer === 2 ? p.addrBuf : p.outerBuf, hit.layer === 2 ? p.dstOff : p.outerDstOff),
+    src: addresses.text(hit.layer === 2 ? p.addrBuf : p.outerBuf, hit.layer === 2 ? p.srcOff : p.outerSrcOff),
+    dst: addresses.text(hit.layer === 2 ? p.addrBuf : p.outerBuf, hit.layer === 2 ? p.dstOff : p.outerDstOff),
     proto: hasUpper ? protoName(p.upperProto) : null,
     proto_num: hasUpper ? p.upperProto : null,
     src_port: p.srcPort >= 0 ? p.srcPort : null,
@@ -125,6 +125,7 @@ export const packetsCommand: CommandModule<object, PacketsArgs> = {
     const counters = new PacketCounters();
     const format = args.format;
     let first = true;
+    const addresses = new Ipv6TextCache();
     if (format === 'table') stdout.line(TABLE_HEADER);
     if (format === 'csv') stdout.line(ROW_FIELDS.join(','));
     if (format === 'json') stdout.write('{"schema":"pdmscope.packets/1","pdm":[');
@@ -132,7 +133,7 @@ export const packetsCommand: CommandModule<object, PacketsArgs> = {
       decoder.decodeFrame(frame, capLen, wireLen, tsUs, linkType, frameNumber, packet);
       counters.count(packet);
       for (let i = 0; i < packet.pdmCount; i++) {
-        const row = rowOf(packet, packet.pdm[i]!, files[fileIndex]!);
+        const row = rowOf(packet, packet.pdm[i]!, files[fileIndex]!, addresses);
         switch (format) {
           case 'ndjson': stdout.line(JSON.stringify(row)); break;
           case 'json': stdout.write((first ? '' : ',') + JSON.stringify(row)); first = false; break;
