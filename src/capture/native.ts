@@ -73,13 +73,27 @@ interface PcapModule {
   warningHandler: (text: string) => void;
 }
 
+/** The compiled addon alone (pcap_session.cc, pcap_binding.cc), without pcap.js. */
+interface PcapBinding {
+  PcapSession: new () => NativeOfflineBinding;
+}
+
+/** pcap_session.cc's session before pcap.js wraps it. */
+interface NativeOfflineBinding extends NativeSessionBinding {
+  /** Opens a savefile (and compiles `filter`); returns pcap_datalink's name. Throws libpcap's error. */
+  open_offline(path: string, filter: string, bufferSize: number, snapLength: number, outfile: string,
+    packetReady: () => void, isMonitor: boolean, bufferTimeout: number, warningHandler: (text: string) => void,
+    promiscuous: boolean): string;
+}
+
 let loaded: PcapModule | null = null;
+let bindingLoaded: PcapBinding | null = null;
 let warningSink: ((text: string) => void) | null = null;
 let readerWorkers = 0;
 
 /** Whether this thread has loaded node_pcap (then no other thread may: native.md §1.8). */
 export function pcapLoadedHere(): boolean {
-  return loaded !== null;
+  return bindingLoaded !== null || loaded !== null;
 }
 
 /** Bookkeeping of file-reader worker threads that hold node_pcap (offline.ts). */
@@ -100,6 +114,55 @@ export function pcapModule(): PcapModule {
     loaded = mod;
   }
   return loaded;
+}
+
+/**
+ * The addon without pcap.js: pcap.js also loads node_pcap's own protocol decoders, TCP tracker
+ * and DNS cache (~15 ms of every start, unused here). Offline reading needs only the session
+ * class. pcap.js, when live capture loads it later, requires the same file: one copy.
+ */
+function pcapBinding(): PcapBinding {
+  if (bindingLoaded === null) {
+    if (readerWorkers > 0 && loaded === null) {
+      throw new Error('libpcap is held by the capture-file reader thread; open the live capture after the file is read');
+    }
+    bindingLoaded = createRequire(import.meta.url)('pcap/build/Release/pcap_binding') as PcapBinding;
+  }
+  return bindingLoaded;
+}
+
+/** A savefile opened through the addon directly (offline.ts drains it). */
+export interface OfflineSession {
+  readonly native: NativeSessionBinding;
+  /** libpcap copies each packet here (node_pcap truncates to its length). */
+  readonly buf: Buffer;
+  /** sec, usec, caplen, len as host-order words (HEADER_*). */
+  readonly header: Buffer;
+  /** The same 16 bytes as words, read without Buffer's checks: headerWords[HEADER_CAPLEN]. */
+  readonly headerWords: Uint32Array;
+  /** pcap_datalink's name as node_pcap gives it (linkTypeNumber maps it). */
+  readonly linkTypeName: string;
+}
+
+/**
+ * Opens `path` (with `filter`) and calls `onPacket` for each packet a dispatch delivers.
+ * On failure (`ok` false) `error` is libpcap's and `native` is the session object, whose handle is open when the
+ * file opened but the filter did not compile (offline.ts frees it).
+ */
+export function openOfflineSession(path: string, filter: string, snapLength: number, onPacket: () => void):
+  { ok: true; session: OfflineSession } | { ok: false; native: NativeSessionBinding; error: unknown } {
+  const binding = pcapBinding();
+  const native = new binding.PcapSession();
+  try {
+    const linkTypeName = native.open_offline(path, filter, 0, snapLength, '', onPacket, false, 0,
+      (text: string) => { warningSink?.(String(text)); }, false);
+    // Buffer.alloc of 16 bytes has its own zero-offset ArrayBuffer, so a word view lines up.
+    const header = Buffer.alloc(16);
+    const headerWords = new Uint32Array(header.buffer, header.byteOffset, 4);
+    return { ok: true, session: { native, buf: Buffer.alloc(snapLength), header, headerWords, linkTypeName } };
+  } catch (error) {
+    return { ok: false, native, error };
+  }
 }
 
 /** Where libpcap warnings go (default: dropped). */

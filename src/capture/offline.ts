@@ -8,7 +8,8 @@
 // worker thread (reader-worker.ts, frame-ring.ts) while this thread takes the frames. Defects contained here:
 // the leaked descriptor per session (finishSession), a throwing callback reaching
 // Nan::FatalException (the try/catch in onPacket), the 65535-byte buffer (SNAP_BUFFER_BYTES),
-// and the allocation + emit per packet (the on_packet_ready hook).
+// and pcap.js's allocation + emit per packet and its start-up cost (the addon is opened directly:
+// native.ts openOfflineSession).
 
 import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -16,8 +17,8 @@ import { Worker } from 'node:worker_threads';
 import type { EspPreOpen, EspPreOpenRequest } from './esp-preopen.js';
 import { createRingBuffer, FrameRingReader, RECORD_ANNOTATION_WORDS, RECORD_WORDS_BEFORE_FRAME } from './frame-ring.js';
 import {
-  HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, constructSession, linkTypeNumber, type NativePcapSession,
-  packetHeaderWord, pcapLoadedHere, readerWorkersAlive,
+  HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, linkTypeNumber, type NativeSessionBinding, type OfflineSession,
+  openOfflineSession, pcapLoadedHere, readerWorkersAlive,
 } from './native.js';
 import { type CaptureFileFormat, isFatalProblem, MAX_RECORD_CAPLEN, prescanCapture, type PrescanResult } from './prescan.js';
 
@@ -107,32 +108,38 @@ export interface DrainResult {
 
 /**
  * Opens `path` with node_pcap (in the calling thread) and calls `onPacket` with libpcap's shared
- * buffer and the 16-byte header (sec, usec, caplen, len in host order) for every packet, until
- * the end of the file or `onPacket` returns false. `onPacket` must not throw.
+ * buffer and the 16-byte header (sec, usec, caplen, len in host order; also as `words`) for every
+ * packet, until the end of the file or `onPacket` returns false. `onPacket` must not throw.
  */
-export function drainWithLibpcap(path: string, filter: string, onPacket: (buf: Buffer, header: Buffer) => boolean): Promise<DrainResult> {
+export function drainWithLibpcap(path: string, filter: string,
+  onPacket: (buf: Buffer, header: Buffer, words: Uint32Array) => boolean): Promise<DrainResult> {
   return new Promise<DrainResult>((resolve) => {
     let stopped = false;
-    const hook = function onPacketReady(this: NativePcapSession): void {
-      if (stopped) return;
-      if (!onPacket(this.buf, this.header)) {
+    let session: OfflineSession | null = null;
+    const hook = (): void => {
+      if (stopped || session === null) return;
+      if (!onPacket(session.buf, session.header, session.headerWords)) {
         stopped = true;
-        this.session.close(); // pcap_breakloop: the next pcap_dispatch returns -2 and frees the handle
+        session.native.close(); // pcap_breakloop: the next pcap_dispatch returns -2 and frees the handle
       }
     };
     const openBefore = filter !== '' ? descriptorsOpenOn(path) : -1;
-    const { session, error } = constructSession(hook, false, path, filter, 0, SNAP_BUFFER_BYTES, 1000, true);
-    if (error !== null) {
-      freeHalfOpenSession(session, path, openBefore);
-      const text = error instanceof Error ? error.message : String(error);
+    const opened = openOfflineSession(path, filter, SNAP_BUFFER_BYTES, hook);
+    if (!opened.ok) {
+      freeHalfOpenSession(opened.native, path, openBefore);
+      const text = opened.error instanceof Error ? opened.error.message : String(opened.error);
       const what = filter !== '' ? `bad filter '${filter}': ${text}` : `libpcap cannot read it: ${text}`;
       resolve({ linkTypeName: null, openError: `${path}: ${what}`.split('\n')[0]! });
       return;
     }
-    session.once('complete', () => {
-      // Runs right after the synchronous drain (native.md §1.3).
-      finishSession(session, stopped);
-      resolve({ linkTypeName: session.link_type, openError: null });
+    const s = opened.session;
+    session = s;
+    // One dispatch drains the file: node_pcap loops pcap_dispatch(…, 1, …) until it returns ≤ 0
+    // (native.md §1.3). In a later macrotask, as pcap.js does, so the caller's set-up comes first.
+    setImmediate(() => {
+      while (s.native.dispatch(s.buf, s.header) > 0) { /* more after a breakloop-free return */ }
+      finishSession(s, stopped);
+      resolve({ linkTypeName: s.linkTypeName, openError: null });
     });
   });
 }
@@ -197,10 +204,10 @@ export async function readCaptureFile(path: string, options: ReadOptions, onFram
   const delivery = new Delivery(onFrame, head.recordHeaderBytes);
   const drained = reader === 'worker'
     ? await readInWorker({ path, filter, esp: options.esp, linkType: head.linkType }, delivery)
-    : await drainWithLibpcap(path, filter, (buf, h) => {
-      const capLen = packetHeaderWord(h, HEADER_CAPLEN);
-      return delivery.deliver(buf, capLen <= buf.length ? capLen : buf.length, packetHeaderWord(h, HEADER_WIRELEN),
-        packetHeaderWord(h, HEADER_SEC) * 1e6 + packetHeaderWord(h, HEADER_USEC));
+    : await drainWithLibpcap(path, filter, (buf, _h, w) => {
+      const capLen = w[HEADER_CAPLEN]!;
+      return delivery.deliver(buf, capLen <= buf.length ? capLen : buf.length, w[HEADER_WIRELEN]!,
+        w[HEADER_SEC]! * 1e6 + w[HEADER_USEC]!);
     });
   summary.delivered = delivery.delivered;
   if (delivery.callbackError !== null) throw delivery.callbackError;
@@ -328,12 +335,10 @@ function finishSummary(summary: ReadSummary, scan: PrescanResult, unfiltered: bo
  * the loop: that dispatch loop saw the -2 and freed the handle; a second dispatch on the freed
  * (NULL) handle would crash.
  */
-function finishSession(session: NativePcapSession, alreadyFreed: boolean): void {
-  session.removeAllListeners();
-  session.opened = false;
+function finishSession(session: OfflineSession, alreadyFreed: boolean): void {
   if (alreadyFreed) return;
-  session.session.close();
-  session.session.dispatch(session.buf, session.header);
+  session.native.close();
+  session.native.dispatch(session.buf, session.header);
 }
 
 /**
@@ -341,12 +346,10 @@ function finishSession(session: NativePcapSession, alreadyFreed: boolean): void 
  * same way, but only when the file is provably open (a descriptor to it appeared): when
  * pcap_open_offline itself failed the handle is NULL and dispatch would crash.
  */
-function freeHalfOpenSession(session: NativePcapSession, path: string, openBefore: number): void {
-  const s = (session as Partial<NativePcapSession>).session;
-  if (s === undefined || session.opened === true) return;
+function freeHalfOpenSession(native: NativeSessionBinding, path: string, openBefore: number): void {
   if (openBefore < 0 || descriptorsOpenOn(path) <= openBefore) return;
-  s.close();
-  s.dispatch(Buffer.alloc(16), Buffer.alloc(16));
+  native.close();
+  native.dispatch(Buffer.alloc(16), Buffer.alloc(16));
 }
 
 /** Descriptors of this process open on `path` (Linux /proc); -1 when that cannot be known. */
