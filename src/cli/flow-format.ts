@@ -41,19 +41,32 @@ export function renderFlow(f: FlowReport, n: number): string {
 }
 
 export function renderAnalyzeTable(doc: AnalyzeDocument): string {
-  const p = doc.packets;
+  const parts: string[] = [];
+  writeAnalyzeTable(doc, doc.flows.length, doc.flows, (text) => parts.push(text));
+  return parts.join('');
+}
+
+/**
+ * The table of a document whose flows arrive one at a time (`flowCount` of them): the text goes
+ * to `write` in pieces, never one string for 100,000 flows.
+ */
+export function writeAnalyzeTable(head: Omit<AnalyzeDocument, 'flows'>, flowCount: number, flows: Iterable<FlowReport>,
+  write: (text: string) => void): void {
+  const p = head.packets;
   const out = [
-    `${doc.inputs.length === 1 ? doc.inputs[0]!.path : `${doc.inputs.length} files`}: ${p.total} packets, ${p.ipv6} IPv6, ` +
-      `${p.with_pdm} with PDM, ${p.malformed} malformed; ${doc.flows.length} flow${doc.flows.length === 1 ? '' : 's'}`,
+    `${head.inputs.length === 1 ? head.inputs[0]!.path : `${head.inputs.length} files`}: ${p.total} packets, ${p.ipv6} IPv6, ` +
+      `${p.with_pdm} with PDM, ${p.malformed} malformed; ${flowCount} flow${flowCount === 1 ? '' : 's'}`,
   ];
-  for (const input of doc.inputs) if (!input.complete) out.push(`  INCOMPLETE ${input.path}: ${input.error ?? 'not read to the end'}`);
-  const anomalies = Object.entries(doc.anomalies);
+  for (const input of head.inputs) if (!input.complete) out.push(`  INCOMPLETE ${input.path}: ${input.error ?? 'not read to the end'}`);
+  const anomalies = Object.entries(head.anomalies);
   if (anomalies.length > 0) {
     out.push('anomalies:');
     for (const [name, n] of anomalies) out.push(`  ${name.padEnd(24)}${String(n).padStart(9)}  ${ANOMALIES[name as AnomalyName]}`);
   }
-  for (const [spi, n] of Object.entries(doc.esp_no_sa_by_spi)) out.push(`  esp_no_sa for spi ${spi}: ${n} packets (give keys with --esp-sa)`);
-  doc.flows.forEach((f, i) => out.push('', renderFlow(f, i + 1)));
-  if (doc.flows.length === 0) out.push('', 'no flow carried a valid PDM option' + (p.ipv6 > 0 ? ' (--all-flows lists the IPv6 flows)' : ''));
-  return out.join('\n') + '\n';
+  for (const [spi, n] of Object.entries(head.esp_no_sa_by_spi)) out.push(`  esp_no_sa for spi ${spi}: ${n} packets (give keys with --esp-sa)`);
+  write(out.join('\n'));
+  let n = 0;
+  for (const f of flows) write('\n\n' + renderFlow(f, ++n));
+  if (flowCount === 0) write('\n\nno flow carried a valid PDM option' + (p.ipv6 > 0 ? ' (--all-flows lists the IPv6 flows)' : ''));
+  write('\n');
 }

@@ -44,16 +44,66 @@ export interface FlowRecord {
 
 const EMPTY_STATS: DurationStats = { count: 0, min: null, mean: null, max: null, p50: null, p90: null, p99: null };
 
+/**
+ * The flows of a finished analysis in output order (most PDM packets first). Each report is
+ * built from the flow's compact state only while it is consumed and then dropped: 100,000
+ * FlowReport object trees held at once cost ~150 MB. Iterable more than once (output, then the
+ * store); each pass builds the reports again.
+ */
+export class FinishedFlows implements Iterable<FlowRecord> {
+  private readonly flows: readonly Flow[];
+  private readonly build: (f: Flow, withSketches: boolean) => FlowRecord;
+  private readonly withSketches: boolean;
+
+  constructor(flows: readonly Flow[], build: (f: Flow, withSketches: boolean) => FlowRecord, withSketches: boolean) {
+    this.flows = flows;
+    this.build = build;
+    this.withSketches = withSketches;
+  }
+
+  get length(): number {
+    return this.flows.length;
+  }
+
+  /** Reports with their serialized sketches (when the analyzer keeps sketches), for the store. */
+  *[Symbol.iterator](): Iterator<FlowRecord> {
+    for (const f of this.flows) yield this.build(f, this.withSketches);
+  }
+
+  /** Reports only (no sketch serialization), for the output formats. */
+  *reports(): IterableIterator<FlowReport> {
+    for (const f of this.flows) yield this.build(f, false).report;
+  }
+
+  /** The report of the i-th flow in output order. */
+  report(i: number): FlowReport {
+    const f = this.flows[i];
+    if (f === undefined) throw new RangeError(`finished flows: no flow ${i} of ${this.flows.length}`);
+    return this.build(f, false).report;
+  }
+}
+
+/** The analyze/1 document without its flows (those come from FinishedFlows, one at a time). */
+export type AnalyzeHead = Omit<AnalyzeDocument, 'flows'>;
+
 export class Analyzer {
   readonly packet = new DecodedPacket();
   private readonly decoder: Decoder;
   private readonly key = new FlowKeyScratch();
   private readonly table: FlowTable;
   private readonly opts: AnalyzerOptions;
-  private readonly finished: FlowRecord[] = [];
-  /** Flows (by report) whose directions started at PSN 0 or 1, and how many starts were seen. */
-  private readonly lowStarts: { record: FlowRecord; frame: number }[] = [];
+  /** Ended flows with their state; reports are built from it when asked for. */
+  private ended: Flow[] = [];
+  /**
+   * Reports already handed out by takeFinished (live) whose flows started at PSN 0 or 1: the
+   * random-start finding, decided only at the end, is added to those very objects.
+   */
+  private readonly takenLowStarts: { record: FlowRecord; frame: number }[] = [];
+  /** Observed PSN starts, and how many of them were 0 or 1 (RFC 8250 §3.2 check). */
   private seenStarts = 0;
+  private lowStartCount = 0;
+  /** The psn_low_start finding message once finish() decided the check fired; null before or when not. */
+  private lowStartMessage: string | null = null;
 
   readonly counters = new PacketCounters();
 
@@ -98,22 +148,32 @@ export class Analyzer {
     pdm.observe(hit, forward, p.tsUs, p.frameNumber);
   }
 
-  /** Ends all flows and builds the analyze/1 document. */
-  finish(inputs: InputReport[]): { doc: AnalyzeDocument; flows: FlowRecord[] } {
+  /**
+   * Ends all flows; the document head and the flows in output order, whose reports are built
+   * one at a time as they are consumed (analyze on 100,000 flows).
+   */
+  end(inputs: InputReport[]): { head: AnalyzeHead; flows: FinishedFlows } {
     this.table.flush();
-    this.flagLowStarts();
-    const flows = this.finished
-      .filter((r) => this.opts.allFlows || r.report.pdm_packets.initiator_to_responder + r.report.pdm_packets.responder_to_initiator > 0)
-      .sort((x, y) => pdmTotal(y.report) - pdmTotal(x.report) || x.report.flow_index - y.report.flow_index);
-    const doc: AnalyzeDocument = {
+    this.decideLowStarts();
+    const flows = this.ended
+      .filter((f) => this.opts.allFlows || pdmTotal(f) > 0)
+      .sort((x, y) => pdmTotal(y) - pdmTotal(x) || x.id - y.id);
+    this.ended = [];
+    const head: AnalyzeHead = {
       schema: ANALYZE_SCHEMA,
       inputs,
       packets: this.counters.summary(),
       anomalies: this.counters.sortedAnomalies(),
       esp_no_sa_by_spi: this.counters.espNoSaRecord(),
-      flows: flows.map((r) => r.report),
     };
-    return { doc, flows };
+    return { head, flows: new FinishedFlows(flows, (f, withSketches) => this.record(f, withSketches), this.opts.keepSketches) };
+  }
+
+  /** Ends all flows and builds the whole analyze/1 document (small captures, live, tests). */
+  finish(inputs: InputReport[]): { doc: AnalyzeDocument; flows: FlowRecord[] } {
+    const { head, flows } = this.end(inputs);
+    const records = [...flows];
+    return { doc: { ...head, flows: records.map((r) => r.report) }, flows: records };
   }
 
   /** Flows currently open (live status). */
@@ -125,14 +185,21 @@ export class Analyzer {
   snapshotOpen(): FlowRecord[] {
     const out: FlowRecord[] = [];
     for (const f of this.table.all()) {
-      if (f.metrics !== null || this.opts.allFlows) out.push(this.record(f));
+      if (f.metrics !== null || this.opts.allFlows) out.push(this.record(f, this.opts.keepSketches));
     }
     return out;
   }
 
   /** Finished flows so far, handed over and forgotten (live flushes). */
   takeFinished(): FlowRecord[] {
-    return this.finished.splice(0);
+    const records = this.ended.map((f) => {
+      const record = this.record(f, this.opts.keepSketches);
+      const low = lowStartsOf(f);
+      for (let k = 0; k < low; k++) this.takenLowStarts.push({ record, frame: f.firstFrame });
+      return record;
+    });
+    this.ended = [];
+    return records;
   }
 
   /** Ends flows idle at capture time `nowUs` (live mode, when traffic stops). */
@@ -142,24 +209,24 @@ export class Analyzer {
 
   private endFlow(f: Flow): void {
     if (f.metrics === null && !this.opts.allFlows) return;
-    const record = this.record(f);
-    this.finished.push(record);
+    this.ended.push(f);
     const pdm = f.metrics as FlowPdm | null;
     if (pdm !== null) {
       for (const psn of pdm.startPsns()) {
         this.seenStarts++;
-        if (psn <= 1) this.lowStarts.push({ record, frame: f.firstFrame });
+        if (psn <= 1) this.lowStartCount++;
       }
     }
-    f.metrics = null; // the state is summarised; let it go
   }
 
-  private record(f: Flow): FlowRecord {
+  private record(f: Flow, withSketches: boolean): FlowRecord {
     const pdm = f.metrics as FlowPdm | null;
     const stats = (m: MetricName): DurationStats => pdm?.accumulator(m)?.stats() ?? EMPTY_STATS;
-    const keep = this.opts.keepSketches;
-    const sketch = (m: MetricName): Uint8Array | null => (keep ? pdm?.accumulator(m)?.sketchBytes() ?? null : null);
+    const sketch = (m: MetricName): Uint8Array | null => (withSketches ? pdm?.accumulator(m)?.sketchBytes() ?? null : null);
     const noPsn = { lost: 0, reordered: 0, duplicates: 0, restarts: 0 };
+    const findings = pdm?.findingList() ?? [];
+    const low = this.lowStartMessage === null ? 0 : lowStartsOf(f);
+    if (low > 0) findings.push({ code: 'psn_low_start', message: this.lowStartMessage!, count: low, first_frame: f.firstFrame });
     const report: FlowReport = {
       flow_index: f.id,
       proto: protoName(f.proto),
@@ -185,17 +252,21 @@ export class Analyzer {
         responder_to_initiator: pdm?.psnCounters(false) ?? { ...noPsn },
       },
       pdm_sessions: pdm === null ? 0 : 1 + pdm.restarts,
-      findings: pdm?.findingList() ?? [],
+      findings,
     };
     return { report, sketches: { server_delay_ns: sketch('server_delay'), total_ns: sketch('total'), rtd_ns: sketch('rtd') } };
   }
 
-  /** RFC 8250 §3.2 wants a random initial PSN; many flows starting at 0 or 1 is a finding. */
-  private flagLowStarts(): void {
-    const n = this.lowStarts.length;
+  /**
+   * RFC 8250 §3.2 wants a random initial PSN; many flows starting at 0 or 1 is a finding. Flows
+   * still held get it when their report is built; reports already handed out get it here.
+   */
+  private decideLowStarts(): void {
+    const n = this.lowStartCount;
     if (n < 2 || n * 2 < this.seenStarts) return;
     const message = `${FINDINGS.psn_low_start} (${n} of ${this.seenStarts} observed starts were 0 or 1)`;
-    for (const { record, frame } of this.lowStarts) {
+    this.lowStartMessage = message;
+    for (const { record, frame } of this.takenLowStarts) {
       const list = record.report.findings;
       const existing = list.find((x) => x.code === 'psn_low_start');
       if (existing) existing.count++;
@@ -204,6 +275,15 @@ export class Analyzer {
   }
 }
 
-function pdmTotal(r: FlowReport): number {
-  return r.pdm_packets.initiator_to_responder + r.pdm_packets.responder_to_initiator;
+/** Directions of the flow whose observed PSN sequence started at 0 or 1. */
+function lowStartsOf(f: Flow): number {
+  const pdm = f.metrics as FlowPdm | null;
+  if (pdm === null) return 0;
+  let n = 0;
+  for (const psn of pdm.startPsns()) if (psn <= 1) n++;
+  return n;
+}
+
+function pdmTotal(f: Flow): number {
+  return f.pdmPacketsAB + f.pdmPacketsBA;
 }

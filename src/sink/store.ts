@@ -54,6 +54,9 @@ export interface FlowToStore {
   sketches: FlowSketches;
 }
 
+/** A run's flows: an array, or the analyzer's FinishedFlows that builds each record as it is read. */
+export type FlowsToStore = Iterable<FlowToStore> & { readonly length: number };
+
 export interface WriteRunOptions {
   /** Keep an earlier run with the same content hash instead of replacing it. */
   append?: boolean;
@@ -582,7 +585,7 @@ export class Store {
    * Stores a whole run in ONE transaction: either all of it is visible or none. A run with the
    * content hash of earlier runs replaces them unless `append` is set.
    */
-  writeRun(meta: RunMeta, flows: readonly FlowToStore[], samples?: Iterable<Sample>, options: WriteRunOptions = {}): WriteRunResult {
+  writeRun(meta: RunMeta, flows: FlowsToStore, samples?: Iterable<Sample>, options: WriteRunOptions = {}): WriteRunResult {
     this.assertWritable();
     const insertFlow = this.stmt(`INSERT INTO flows (${FLOW_COLUMNS.join(', ')}) VALUES (${FLOW_COLUMNS.map(() => '?').join(', ')})`);
     const write = this.db.transaction((): WriteRunResult => {

@@ -1,11 +1,11 @@
 // `pdmscope analyze FILE...`: flows and RFC 8250 delay metrics from captures.
 
 import type { Argv, CommandModule } from 'yargs';
-import { Analyzer, type FlowRecord } from '../../metrics/analyzer.js';
+import { Analyzer, type AnalyzeHead, type FinishedFlows } from '../../metrics/analyzer.js';
 import type { SampleObserver } from '../../metrics/flow-pdm.js';
 import type { AnalyzeDocument, FlowReport, PsnEvent } from '../../metrics/types.js';
 import { EXIT_USAGE, UserError } from '../errors.js';
-import { renderAnalyzeTable } from '../flow-format.js';
+import { writeAnalyzeTable } from '../flow-format.js';
 import { inputsExitCode, readInputs, requireInputs } from '../input.js';
 import { stdout } from '../output.js';
 import { Progress } from '../progress.js';
@@ -27,8 +27,10 @@ interface AnalyzeArgs extends CommonInputArgs, StoreArgs {
 }
 
 export interface AnalysisResult {
-  doc: AnalyzeDocument;
-  flows: FlowRecord[];
+  /** The document without its flows: they are built one at a time from `flows`. */
+  doc: AnalyzeHead;
+  /** In output order; iterating builds each flow's report (and sketches) and lets it go. */
+  flows: FinishedFlows;
   samples: SampleColumns | null;
   psnEvents: PsnEvent[] | null;
 }
@@ -56,40 +58,45 @@ export async function analyzeFiles(
     if (progress !== undefined && (frameNumber & 0xffff) === 0) progress.update(fileIndex, frameNumber);
   }, esp.preOpen);
   progress?.done();
-  const { doc, flows } = analyzer.finish(inputs);
-  return { doc, flows, samples, psnEvents };
+  const { head, flows } = analyzer.end(inputs);
+  return { doc: head, flows, samples, psnEvents };
 }
 
 export function flowCsvHeader(f: FlowReport): string[] {
   return Object.keys(flatten(f as unknown as Record<string, unknown>));
 }
 
-export function writeAnalyzeOutput(doc: AnalyzeDocument, format: Format): void {
+/** Writes the document in `format`, building one flow report at a time. */
+export function writeAnalyzeOutput(head: AnalyzeHead, flows: FinishedFlows, format: Format): void {
   switch (format) {
     case 'json': {
       // Flow by flow: one JSON.stringify of 100,000 flows would hold a string of hundreds of MB.
-      const { flows, ...head } = doc;
       const headText = JSON.stringify(head, null, 2);
       stdout.write(headText.slice(0, -2) + ',\n  "flows": [');
-      flows.forEach((f, i) => stdout.write((i === 0 ? '\n    ' : ',\n    ') + JSON.stringify(f, null, 2).replace(/\n/g, '\n    ')));
+      let first = true;
+      for (const f of flows.reports()) {
+        stdout.write((first ? '\n    ' : ',\n    ') + JSON.stringify(f, null, 2).replace(/\n/g, '\n    '));
+        first = false;
+      }
       stdout.line(flows.length === 0 ? ']\n}' : '\n  ]\n}');
       break;
     }
     case 'ndjson':
-      for (const f of doc.flows) stdout.line(JSON.stringify(f));
+      for (const f of flows.reports()) stdout.line(JSON.stringify(f));
       break;
     case 'csv': {
-      if (doc.flows.length === 0) break;
-      const header = flowCsvHeader(doc.flows[0]!);
+      if (flows.length === 0) break;
+      // The columns of the first flow name every line's fields (as they always have).
+      const header = flowCsvHeader(flows.report(0));
       stdout.line(header.join(','));
-      for (const f of doc.flows) {
+      for (const f of flows.reports()) {
         const flat = flatten(f as unknown as Record<string, unknown>);
         stdout.line(csvLine(header.map((h) => flat[h])));
       }
       break;
     }
     case 'table':
-      stdout.write(renderAnalyzeTable(doc));
+      writeAnalyzeTable(head, flows.length, flows.reports(), (text) => stdout.write(text));
       break;
   }
   stdout.flush();
@@ -121,7 +128,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
     const result = await analyzeFiles(files, {
       filter: args.filter, allFlows: args.allFlows, idleTimeoutUs, keepSamples, keepSketches: store, args, ...(progress ? { progress } : {}),
     });
-    writeAnalyzeOutput(result.doc, args.format);
+    writeAnalyzeOutput(result.doc, result.flows, args.format);
     if (store) {
       const runId = await storeAnalyzeRun(args, files, result, started);
       if (!args.quiet) process.stderr.write(`pdmscope: stored as run ${runId} in ${args.db}\n`);
@@ -132,7 +139,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
         writeReportFile(args.report, {
           title: `pdmscope: ${files.join(', ')}`,
           generated_at_us: Date.now() * 1000,
-          doc: result.doc,
+          doc: { ...result.doc, flows: [...result.flows.reports()] } satisfies AnalyzeDocument,
           samples: result.samples ?? [],
           psn_events: result.psnEvents ?? [],
         });
