@@ -4,18 +4,20 @@
 // annotation words per frame), so no worker and no libpcap are involved.
 
 import assert from 'node:assert/strict';
+import { createCipheriv } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { EspSaOpener } from '../crypto/esp.js';
-import { type EspSaRecord, loadEspSaFile } from '../crypto/sa-file.js';
+import { type EspSaRecord, loadEspSaFile, parseEspSaText } from '../crypto/sa-file.js';
 import { Decoder } from '../decode/decode.js';
 import { EspOpenResult, PreOpenedEspOpener, encodeEspOutcome, espOutcomeWords } from '../decode/esp-opener.js';
 import { DecodedPacket } from '../decode/packet.js';
 import { formatIpv6 } from '../wire/ipv6.js';
-import { EspFrameAnnotator, EspPreOpen } from './esp-preopen.js';
+import { rng, udpPdmFrame } from '../../test/support/build.js';
+import { EspFrameAnnotator, EspPreOpen, type FrameSink } from './esp-preopen.js';
 
 // dist/src/capture → the repository root.
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'fixtures', 'esp');
@@ -184,4 +186,201 @@ test('adaptive sharing: an eighth more left to the decoding thread while it wait
   const fixed = new EspFrameAnnotator(new EspPreOpen(recordsOf(c), { nullHeuristic: true, leaveEvery: 3 }).request, 101);
   fixed.adapt(10);
   assert.equal(fixed.leftShare, 1 / 3, 'a fixed share stays fixed');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Batched opening (EspFrameAnnotator.accept / flush): AES-GCM packets wait for one shared AES
+// call, the frames after them wait too, and all reach the sink in capture order with exactly the
+// annotation `annotate` gives.
+
+interface SinkRecord { frame: number[]; capLen: number; wireLen: number; sec: number; usec: number; notes: number[] }
+
+/**
+ * Runs `frames` through accept/flush as the reader worker does: each frame handed over in one
+ * reused buffer (overwritten after accept, as node_pcap's is), as words or as bytes.
+ */
+function acceptAll(annotator: EspFrameAnnotator, frames: readonly Uint8Array[], asWords: boolean,
+  adaptAt: (i: number) => number, stopAfter = Infinity): { records: SinkRecord[]; completed: boolean } {
+  const shared = new Uint8Array(65536 + 4);
+  const sharedWords = new Int32Array(shared.buffer);
+  const records: SinkRecord[] = [];
+  const sink: FrameSink = (words, frame, capLen, wireLen, sec, usec, notes, noteWords) => {
+    const bytes = words !== null ? new Uint8Array(words.buffer, words.byteOffset, capLen) : frame.subarray(0, capLen);
+    records.push({ frame: Array.from(bytes), capLen, wireLen, sec, usec, notes: Array.from(notes.subarray(0, noteWords)) });
+    return records.length < stopAfter;
+  };
+  for (const [i, f] of frames.entries()) {
+    annotator.adapt(adaptAt(i));
+    shared.set(f);
+    if (!annotator.accept(shared, asWords ? sharedWords : null, f.length, f.length + 3, i, i * 7, sink)) return { records, completed: false };
+    shared.fill(0xa5, 0, f.length); // node_pcap reuses its buffer for the next packet
+  }
+  return { records, completed: annotator.flush(sink) };
+}
+
+/** What `annotate`, one frame at a time with the same share decisions, records. */
+function annotateAll(pre: EspPreOpen, linkType: number, frames: readonly Uint8Array[], adaptAt: (i: number) => number): number[][] {
+  const annotator = new EspFrameAnnotator(pre.request, linkType);
+  return frames.map((f, i) => {
+    annotator.adapt(adaptAt(i));
+    return Array.from(annotator.words.subarray(0, annotator.annotate(f, f.length)));
+  });
+}
+
+/** Decodes sink records through the replaying opener, as the decoding thread does. */
+function replayRecords(pre: EspPreOpen, linkType: number, records: readonly SinkRecord[]): string[] {
+  const decoder = new Decoder({ esp: pre.opener });
+  const p = new DecodedPacket();
+  return records.map((r) => {
+    const words = Int32Array.from(r.notes);
+    pre.opener.replayNext(words, 0, words.length);
+    decoder.decode(Uint8Array.from(r.frame), r.capLen, linkType, p);
+    return snapshot(p);
+  });
+}
+
+const ADAPT_SWINGING = (i: number): number => (i % 11 < 5 ? 0 : 6);
+
+for (const c of CASES) {
+  test(`${c.pcap} with ${c.sa ?? 'no SA'}${c.nullHeuristic ? '' : ', no heuristic'}: batched annotations equal one-at-a-time ones, in order`, () => {
+    const { linkType, frames } = readPcap(c.pcap);
+    const direct = decodeDirect(c);
+    for (const leaveEvery of [0, 2, 'adaptive'] as const) {
+      for (const batchPackets of [1, 2, 3, 256]) {
+        const pre = new EspPreOpen(recordsOf(c), { nullHeuristic: c.nullHeuristic, leaveEvery });
+        const expected = annotateAll(pre, linkType, frames, ADAPT_SWINGING);
+        const annotator = new EspFrameAnnotator(pre.request, linkType, { batchPackets });
+        const { records, completed } = acceptAll(annotator, frames, batchPackets % 2 === 0, ADAPT_SWINGING);
+        const what = `leaveEvery ${leaveEvery}, batch ${batchPackets}`;
+        assert.ok(completed, what);
+        assert.equal(records.length, frames.length, what);
+        for (const [i, r] of records.entries()) {
+          assert.deepEqual(r.frame, Array.from(frames[i]!), `${what}: frame ${i + 1} bytes`);
+          assert.deepEqual([r.capLen, r.wireLen, r.sec, r.usec], [frames[i]!.length, frames[i]!.length + 3, i, i * 7], `${what}: frame ${i + 1} record`);
+          assert.deepEqual(r.notes, expected[i], `${what}: frame ${i + 1} annotation`);
+        }
+        assert.deepEqual(replayRecords(pre, linkType, records), direct, what);
+      }
+    }
+  });
+}
+
+// Synthetic AES-GCM traffic (node:crypto seals, RFC 4106): two SAs with 16- and 8-octet ICVs,
+// small and jumbo packets, bad tags among good ones, an unknown SPI and plain UDP in between.
+const GCM_KEY_A = '000102030405060708090a0b0c0d0e0fdeadbeef';
+const GCM_KEY_B = '0f0e0d0c0b0a09080706050403020100101112131415161718191a1b1c1d1e1fcafef00d';
+const GCM_SA_TEXT = [
+  `"IPv6","2001:db8::1","2001:db8::2","0x00007001","AES-GCM with 16 octet ICV [RFC4106]","0x${GCM_KEY_A}","NULL",""`,
+  `"IPv6","2001:db8::2","2001:db8::1","0x00007002","AES-GCM with 8 octet ICV [RFC4106]","0x${GCM_KEY_B}","NULL",""`,
+].join('\n');
+
+/** IPv6 / ESP (AES-GCM) / inner = a UDP+PDM packet's IPv6 payload, padded per RFC 4303 §2.4. */
+function gcmFrame(fromA: boolean, seq: number, payloadBytes: number, badTag: boolean): Uint8Array {
+  const inner = udpPdmFrame({
+    src: fromA ? '2001:db8::1' : '2001:db8::2', dst: fromA ? '2001:db8::2' : '2001:db8::1',
+    srcPort: fromA ? 40000 : 443, dstPort: fromA ? 443 : 40000, ethernet: false,
+    pdm: { psnThisPkt: seq, psnLastRecv: 0, deltaLastRecv: 0, scaleDtlr: 0, deltaLastSent: 0, scaleDtls: 0 },
+    payload: new Uint8Array(payloadBytes).map((_, k) => (k * 13 + seq) & 0xff),
+  });
+  const ip = inner.subarray(0, 40);
+  const body = inner.subarray(40);
+  const padLen = (4 - ((body.length + 2) % 4)) % 4;
+  const plain = new Uint8Array(body.length + padLen + 2);
+  plain.set(body);
+  for (let k = 0; k < padLen; k++) plain[body.length + k] = k + 1;
+  plain[plain.length - 2] = padLen;
+  plain[plain.length - 1] = ip[6]!; // the inner next header (Destination Options)
+  const keyHex = fromA ? GCM_KEY_A : GCM_KEY_B;
+  const key = Buffer.from(keyHex.slice(0, -8), 'hex');
+  const salt = Buffer.from(keyHex.slice(-8), 'hex');
+  const tagLen = fromA ? 16 : 8;
+  const head = Buffer.alloc(16);
+  head.writeUInt32BE(fromA ? 0x7001 : 0x7002, 0);
+  head.writeUInt32BE(seq, 4);
+  head.writeUInt32BE(seq * 3, 12); // the 8-byte IV
+  const c = createCipheriv(`aes-${key.length * 8}-gcm` as 'aes-128-gcm', key, Buffer.concat([salt, head.subarray(8)]), { authTagLength: tagLen });
+  c.setAAD(head.subarray(0, 8));
+  const ct = Buffer.concat([c.update(plain), c.final()]);
+  const tag = c.getAuthTag();
+  if (badTag) tag[seq % tagLen]! ^= 0x01;
+  const esp = Buffer.concat([head, ct, tag]);
+  const frame = new Uint8Array(40 + esp.length);
+  frame.set(ip);
+  frame[6] = 50; // ESP
+  frame[4] = esp.length >> 8;
+  frame[5] = esp.length & 0xff;
+  frame.set(esp, 40);
+  return frame;
+}
+
+function syntheticGcmTraffic(): Uint8Array[] {
+  const rand = rng(0x6c3);
+  const frames: Uint8Array[] = [];
+  for (let i = 0; i < 700; i++) {
+    const kind = rand();
+    if (kind < 0.05) {
+      frames.push(udpPdmFrame({ src: '2001:db8::9', dst: '2001:db8::8', srcPort: 1, dstPort: 2, ethernet: false, pdm: null }));
+    } else if (kind < 0.08) {
+      const f = gcmFrame(true, i, 20, false);
+      f[40 + 3] = 0x99; // an SPI with no SA
+      frames.push(f);
+    } else {
+      const jumbo = rand() < 0.04;
+      frames.push(gcmFrame(rand() < 0.5, i, jumbo ? 3000 + i : Math.floor(rand() * 120), rand() < 0.1));
+    }
+  }
+  return frames;
+}
+
+test('synthetic AES-GCM traffic: batches of 1 to 512 with mixed SAs, bad tags mid-batch and jumbo frames replay like one opener', () => {
+  const frames = syntheticGcmTraffic();
+  const records = parseEspSaText(GCM_SA_TEXT, 'gcm');
+  const direct = new Decoder({ esp: new EspSaOpener(records, { nullHeuristic: true }) });
+  const p = new DecodedPacket();
+  const expectedSnaps = frames.map((f) => { direct.decode(f, f.length, 101, p); return snapshot(p); });
+  const statuses = new Set(expectedSnaps.map((s) => (JSON.parse(s) as { espStatus?: string }).espStatus));
+  assert.ok(frames.some((f) => f.length > 2048), 'jumbo frames present');
+  for (const batchPackets of [1, 5, 64, 512]) {
+    for (const leaveEvery of [0, 3] as const) {
+      const pre = new EspPreOpen(parseEspSaText(GCM_SA_TEXT, 'gcm'), { nullHeuristic: true, leaveEvery });
+      const expected = annotateAll(pre, 101, frames, () => 2);
+      const { records: got, completed } = acceptAll(new EspFrameAnnotator(pre.request, 101, { batchPackets }), frames, batchPackets !== 5, () => 2);
+      const what = `batch ${batchPackets}, leaveEvery ${leaveEvery}`;
+      assert.ok(completed, what);
+      assert.deepEqual(got.map((r) => r.notes), expected, what);
+      assert.deepEqual(got.map((r) => r.frame), frames.map((f) => Array.from(f)), what);
+      assert.deepEqual(replayRecords(pre, 101, got), expectedSnaps, what);
+    }
+  }
+  assert.ok(statuses.size >= 1);
+});
+
+test('synthetic AES-GCM traffic holds good packets, bad tags and no-SA packets', () => {
+  const frames = syntheticGcmTraffic();
+  const opener = new EspSaOpener(parseEspSaText(GCM_SA_TEXT, 'gcm'), { nullHeuristic: false });
+  const counts = new Map<string, number>();
+  const r = new EspOpenResult();
+  for (const f of frames) {
+    if (f[6] !== 50) continue;
+    opener.open(f, 40, f.length, f, 8, 24, r);
+    counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  }
+  assert.ok((counts.get('ok') ?? 0) > 400, JSON.stringify([...counts]));
+  assert.ok((counts.get('auth_failed') ?? 0) > 30, JSON.stringify([...counts]));
+  assert.ok((counts.get('no_sa') ?? 0) > 5, JSON.stringify([...counts]));
+});
+
+test('a sink that stops mid-batch gets nothing more; the annotator starts clean afterwards', () => {
+  const frames = syntheticGcmTraffic().slice(0, 100);
+  const pre = new EspPreOpen(parseEspSaText(GCM_SA_TEXT, 'gcm'), { nullHeuristic: true, leaveEvery: 0 });
+  const annotator = new EspFrameAnnotator(pre.request, 101, { batchPackets: 40 });
+  const stopped = acceptAll(annotator, frames, true, () => 2, 25);
+  assert.equal(stopped.completed, false);
+  assert.equal(stopped.records.length, 25, 'the sink said stop at its 25th record');
+  // Nothing is left over: a new run through the same annotator delivers every frame, once.
+  const expected = annotateAll(pre, 101, frames, () => 2);
+  const again = acceptAll(annotator, frames, false, () => 2);
+  assert.ok(again.completed);
+  assert.deepEqual(again.records.map((r) => r.notes), expected);
+  assert.equal(annotator.flush(() => assert.fail('nothing staged')), true);
 });

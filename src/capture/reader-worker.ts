@@ -25,33 +25,44 @@ try {
   /** The decoder and openers never throw on packet bytes; should one still, the read ends with
    * its message rather than through node_pcap's Nan::FatalException (offline.ts). */
   let annotateError: string | null = null;
+  /** Into the ring; a frame given as aligned words is copied by word. */
+  const push = (words: Int32Array | null, frame: Uint8Array, capLen: number, wireLen: number,
+    sec: number, usec: number, notes: Int32Array, noteWords: number): boolean => words !== null
+    ? ring.pushWords(words, capLen, wireLen, sec, usec, notes, noteWords)
+    : ring.push(frame, capLen, wireLen, sec, usec, notes, noteWords);
+  const failed = (err: unknown): string =>
+    `${path}: opening ESP in the reader thread failed: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]!;
+  let stopped = false;
   result = await drainWithLibpcap(path, filter, (buf, h) => {
     const capLen = Math.min(packetHeaderWord(h, HEADER_CAPLEN), buf.length);
     const wireLen = packetHeaderWord(h, HEADER_WIRELEN);
     const sec = packetHeaderWord(h, HEADER_SEC);
     const usec = packetHeaderWord(h, HEADER_USEC);
-    let notes: Int32Array = NO_WORDS;
-    let noteWords = 0;
-    if (annotator !== null) {
-      if (++sinceAdapt === ADAPT_EVERY_FRAMES) {
-        sinceAdapt = 0;
-        annotator.adapt(ring.chunksWaiting());
-      }
-      try {
-        noteWords = annotator.annotate(buf, capLen);
-      } catch (err) {
-        annotateError = `${path}: opening ESP in the reader thread failed: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]!;
-        return false;
-      }
-      notes = annotator.words;
-    }
     if (frameWords === null || frameWords.buffer !== buf.buffer) {
       frameWords = buf.byteOffset % 4 === 0 ? new Int32Array(buf.buffer, buf.byteOffset, buf.length >> 2) : null;
     }
-    return frameWords !== null
-      ? ring.pushWords(frameWords, capLen, wireLen, sec, usec, notes, noteWords)
-      : ring.push(buf, capLen, wireLen, sec, usec, notes, noteWords);
+    if (annotator === null) return push(frameWords, buf, capLen, wireLen, sec, usec, NO_WORDS, 0);
+    if (++sinceAdapt === ADAPT_EVERY_FRAMES) {
+      sinceAdapt = 0;
+      annotator.adapt(ring.chunksWaiting());
+    }
+    try {
+      // AES-GCM packets are opened in batches: frames may wait in the annotator until flush.
+      if (annotator.accept(buf, frameWords, capLen, wireLen, sec, usec, push)) return true;
+      stopped = true;
+      return false;
+    } catch (err) {
+      annotateError = failed(err);
+      return false;
+    }
   });
+  if (annotator !== null && !stopped && annotateError === null) {
+    try {
+      annotator.flush(push);
+    } catch (err) {
+      annotateError = failed(err);
+    }
+  }
   if (annotateError !== null) result = { linkTypeName: result.linkTypeName, openError: annotateError };
 } catch (err) {
   result = { linkTypeName: null, openError: `${path}: libpcap cannot read it: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]! };

@@ -150,6 +150,11 @@ export class EspSaOpener implements EspOpener {
   private readonly aad = Buffer.alloc(12);
   private readonly seqHigh = Buffer.alloc(4);
   private readonly ctrIv = Buffer.alloc(16);
+  /** The queue (openOrQueue): SAs with queued packets, and the packets in ticket order. */
+  private readonly queuedSas: SaRuntime[] = [];
+  /** Reused: tickets[0, ticketCount) are live. */
+  private readonly tickets: QueuedGcm[] = [];
+  private ticketCount = 0;
 
   constructor(records: readonly EspSaRecord[], options: EspSaOpenerOptions = {}) {
     this.nullHeuristic = options.nullHeuristic ?? true;
@@ -282,9 +287,7 @@ export class EspSaOpener implements EspOpener {
    */
   private openGcm(sa: SaRuntime, spi: number, seqLo: number, buf: Uint8Array,
     espOff: number, ivOff: number, ctOff: number, icvOff: number, end: number): number {
-    const nonce = this.nonce;
-    sa.salt.copy(nonce, 0);
-    nonce.set(buf.subarray(ivOff, ivOff + 8), 4);
+    const nonce = this.gcmNonce(sa, buf, ivOff);
     const gcm = sa.gcm!;
     const ctLen = icvOff - ctOff;
     const tagLen = end - icvOff;
@@ -306,6 +309,98 @@ export class EspSaOpener implements EspOpener {
       }
     }
     return -1;
+  }
+
+  /** RFC 4106 §4: nonce = salt ‖ the packet's 8-byte IV, in the reused scratch. */
+  private gcmNonce(sa: SaRuntime, buf: Uint8Array, ivOff: number): Buffer {
+    const nonce = this.nonce;
+    const salt = sa.salt;
+    nonce[0] = salt[0]!; nonce[1] = salt[1]!; nonce[2] = salt[2]!; nonce[3] = salt[3]!;
+    for (let k = 0; k < 8; k++) nonce[4 + k] = buf[ivOff + k]!;
+    return nonce;
+  }
+
+  // --- Queued opening ---------------------------------------------------------------------------
+  // A reader thread with many packets at hand (capture/esp-preopen.ts) opens AES-GCM packets in
+  // batches: gcm.ts runs the counter blocks of all of them through one AES call. `openOrQueue`
+  // either fills `out` like `open` or queues the packet and returns a ticket; after `runQueue`,
+  // `finishQueued` fills `out` for each ticket with exactly what `open` would have. Only packets
+  // whose outcome depends on nothing but their bytes and the keys are queued (AES-GCM without
+  // ESN: see opensStatelessly), so queuing reorders no state.
+
+  /**
+   * Like `open`, except that a packet of an AES-GCM SA without ESN is queued: the result is its
+   * ticket (≥ 0) and `out` is untouched. -1: `out` holds the outcome. `buf` must keep its bytes
+   * until `finishQueued`, or an equal copy be passed there.
+   */
+  openOrQueue(buf: Uint8Array, espOff: number, end: number,
+    addrBuf: Uint8Array, srcOff: number, dstOff: number, out: EspOpenResult): number {
+    if (espOff + ESP_HEADER_LEN <= end) {
+      const spi = readU32(buf, espOff);
+      const candidates = this.bySpi.get(spi) ?? this.anySpi;
+      for (let i = 0; i < candidates.length; i++) {
+        const sa = candidates[i]!;
+        if (!sa.matches(addrBuf, srcOff, dstOff)) continue;
+        if (sa.kind !== 'gcm' || sa.record.esn) break;
+        const ivOff = espOff + ESP_HEADER_LEN;
+        const ctOff = ivOff + sa.ivLength;
+        const icvOff = end - sa.icvLength;
+        const ctLen = icvOff - ctOff;
+        if (ctLen < 2) break; // open reports it
+        const gcm = sa.gcm!;
+        if (gcm.queued === 0) this.queuedSas.push(sa);
+        // RFC 4106 §5: AAD = SPI ‖ 32-bit Seq, the first 8 bytes of ESP.
+        const job = gcm.queueOpen(this.gcmNonce(sa, buf, ivOff), buf, espOff, 8, buf, ctOff, ctLen);
+        const ticket = this.ticketCount++;
+        let q = this.tickets[ticket];
+        if (q === undefined) this.tickets.push(q = new QueuedGcm());
+        q.sa = sa; q.job = job; q.spi = spi; q.ctOff = ctOff; q.ctLen = ctLen; q.icvOff = icvOff; q.tagLen = end - icvOff;
+        return ticket;
+      }
+    }
+    this.open(buf, espOff, end, addrBuf, srcOff, dstOff, out);
+    return -1;
+  }
+
+  /** Tickets handed out since the last `clearQueue`. */
+  get queued(): number {
+    return this.ticketCount;
+  }
+
+  /** Does the AES work of every queued packet (one call per SA). */
+  runQueue(): void {
+    for (const sa of this.queuedSas) sa.gcm!.runQueue();
+  }
+
+  /**
+   * Fills `out` for `ticket` after `runQueue`. `buf[shift + o]` must equal the byte at `o` of the
+   * buffer the packet was queued from (a copy of the frame may start elsewhere).
+   */
+  finishQueued(ticket: number, buf: Uint8Array, shift: number, out: EspOpenResult): void {
+    const q = ticket < this.ticketCount ? this.tickets[ticket] : undefined;
+    if (q === undefined || q.sa === null) throw new Error(`ESP ticket ${ticket} is not queued`);
+    out.method = 'sa';
+    out.buf = EMPTY;
+    out.off = 0;
+    out.end = 0;
+    out.nextHeader = 0;
+    out.detail = '';
+    const gcm = q.sa.gcm!;
+    const plainLen = gcm.finishQueued(q.job, buf, q.ctOff + shift, q.ctLen, q.icvOff + shift, q.tagLen);
+    if (plainLen < 0) {
+      out.status = 'auth_failed';
+      out.detail = `spi ${hex32(q.spi)}: AES-GCM tag does not verify`;
+      return;
+    }
+    this.finishTrailer(gcm.plaintext, 0, plainLen, q.spi, 'sa', out);
+  }
+
+  /** Forgets every queued packet (after the last `finishQueued`). */
+  clearQueue(): void {
+    for (const sa of this.queuedSas) sa.gcm!.clearQueue();
+    this.queuedSas.length = 0;
+    for (let i = 0; i < this.ticketCount; i++) this.tickets[i]!.sa = null;
+    this.ticketCount = 0;
   }
 
   /** Encrypt-then-MAC (RFC 4303 §3.4.4): the ICV is checked before anything is decrypted. */
@@ -378,6 +473,17 @@ export class EspSaOpener implements EspOpener {
     }
     return false;
   }
+}
+
+/** A packet queued by openOrQueue: where its parts are, relative to the frame it came in. */
+class QueuedGcm {
+  sa: SaRuntime | null = null;
+  job = 0;
+  spi = 0;
+  ctOff = 0;
+  ctLen = 0;
+  icvOff = 0;
+  tagLen = 0;
 }
 
 /** Builds an opener from SA records (e.g. `loadEspSaFile(path)`). */

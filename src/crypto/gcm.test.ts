@@ -63,3 +63,72 @@ test('a jumbo payload (70,000 bytes) opens as OpenSSL seals it', () => {
   assert.equal(key.open(nonce, Buffer.alloc(8, 1), 0, 8, packet, 0, ct.length, ct.length, 16), plain.length);
   assert.deepEqual(key.plaintext.subarray(0, plain.length), plain);
 });
+
+// The queue (queueOpen / runQueue / finishQueued): one AES call for many packets must give
+// exactly `open`'s results, packet by packet, whatever else is in the batch.
+test('queued opening: batches of 1 and of many, mixed lengths and tag lengths, failures in the middle', () => {
+  const rand = rng(0x9a7c);
+  const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 256)));
+  for (const keyLen of [16, 32]) {
+    const k = bytes(keyLen);
+    const key = new AesGcmKey(k);
+    const reference = new AesGcmKey(k);
+    for (const batch of [1, 2, 7, 300]) {
+      const jobs: { nonce: Buffer; aad: Buffer; packet: Buffer; off: number; n: number; tagLen: number; expect: number; plain: Buffer }[] = [];
+      for (let i = 0; i < batch; i++) {
+        const n = Math.floor(rand() * 200);
+        const tagLen = [8, 12, 16][i % 3]!;
+        const nonce = bytes(12);
+        const aad = bytes(i % 2 === 0 ? 8 : 12);
+        const plain = bytes(n);
+        const { ct, tag } = seal(k, nonce, aad, plain, tagLen);
+        const off = i % 5;
+        const packet = Buffer.concat([bytes(off), ct, tag]);
+        // Every third packet of a larger batch, and the middle one, has a flipped tag bit.
+        const bad = batch > 1 && (i % 3 === 1 || i === batch >> 1);
+        if (bad) packet[off + n + (i % tagLen)]! ^= 0x10;
+        const expect = reference.open(nonce, aad, 0, aad.length, packet, off, n, off + n, tagLen);
+        assert.equal(expect, bad ? -1 : n, `reference, packet ${i}`);
+        jobs.push({ nonce, aad, packet, off, n, tagLen, expect, plain });
+      }
+      assert.equal(key.queued, 0);
+      for (const [i, j] of jobs.entries()) {
+        assert.equal(key.queueOpen(j.nonce, j.aad, 0, j.aad.length, j.packet, j.off, j.n), i);
+      }
+      assert.equal(key.queued, batch);
+      key.runQueue();
+      // Finished from a copy at the same offsets, in reverse order: each job stands alone.
+      for (let i = batch - 1; i >= 0; i--) {
+        const j = jobs[i]!;
+        const copy = Buffer.from(j.packet);
+        const what = `key ${keyLen}, batch ${batch}, packet ${i}`;
+        assert.equal(key.finishQueued(i, copy, j.off, j.n, j.off + j.n, j.tagLen), j.expect, what);
+        if (j.expect >= 0) assert.deepEqual(key.plaintext.subarray(0, j.n), j.plain, what);
+      }
+      key.clearQueue();
+      assert.equal(key.queued, 0);
+    }
+  }
+});
+
+test('queued opening: a job is finished only after runQueue and before clearQueue; open in between is unaffected', () => {
+  const k = Buffer.alloc(16, 3);
+  const key = new AesGcmKey(k);
+  const nonce = Buffer.alloc(12, 1);
+  const plain = Buffer.from('queued and direct');
+  const { ct, tag } = seal(k, nonce, Buffer.alloc(8), plain, 16);
+  const packet = Buffer.concat([ct, tag]);
+  const job = key.queueOpen(nonce, Buffer.alloc(8), 0, 8, packet, 0, ct.length);
+  assert.throws(() => key.finishQueued(job, packet, 0, ct.length, ct.length, 16), /not queued and run/);
+  // A direct open between queue and run uses its own counter blocks.
+  assert.equal(key.open(nonce, Buffer.alloc(8), 0, 8, packet, 0, ct.length, ct.length, 16), ct.length);
+  key.runQueue();
+  assert.equal(key.finishQueued(job, packet, 0, ct.length, ct.length, 16), ct.length);
+  assert.deepEqual(key.plaintext.subarray(0, ct.length), plain);
+  assert.throws(() => key.finishQueued(job + 1, packet, 0, ct.length, ct.length, 16), /not queued and run/);
+  key.clearQueue();
+  assert.throws(() => key.finishQueued(job, packet, 0, ct.length, ct.length, 16), /not queued and run/);
+  // A run of an empty queue is harmless; queueing again starts at job 0.
+  key.runQueue();
+  assert.equal(key.queueOpen(nonce, Buffer.alloc(8), 0, 8, packet, 0, ct.length), 0);
+});

@@ -62,6 +62,8 @@ export function encodeEspOutcome(r: EspOpenResult, frame: Uint8Array, to: Int32A
     const len = r.end - r.off;
     to[1] = 0;
     to[2] = len;
+    // The last word's pad bytes are zero, not whatever `to` held: the same outcome, the same words.
+    if ((len & 3) !== 0) to[w + (len >> 2)] = 0;
     const bytes = new Uint8Array(to.buffer, to.byteOffset + (w << 2), len);
     bytes.set(r.buf.subarray(r.off, r.end));
     w += (len + 3) >> 2;
