@@ -4,11 +4,13 @@
 // thread; after it no worker can (native.md §1.8), so it stays last.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 
 import { EspPreOpen } from '../src/capture/esp-preopen.js';
 import { readCaptureFile, type ReaderMode } from '../src/capture/offline.js';
+import { prewarmReaderWorker, takePrewarmedReaderWorker } from '../src/capture/reader-prewarm.js';
 import { EspSaOpener } from '../src/crypto/esp.js';
 import { loadEspSaFile } from '../src/crypto/sa-file.js';
 import { Decoder } from '../src/decode/decode.js';
@@ -87,6 +89,36 @@ test('worker: ESP is opened in the worker and replayed here: same decode, no ope
     if (leaveEvery === 0) assert.equal(openedHere, 0, 'every ESP packet opened in the worker');
     else assert.ok(openedHere > 20 && openedHere < 80, `${openedHere} of 116 opened here`);
   }
+});
+
+test('worker: a reader worker started early takes the next read, as a fresh one would', async () => {
+  const { bytes, frames } = wrappingCapture();
+  const path = file('prewarm.pcap', bytes);
+  prewarmReaderWorker();
+  // Let it boot and sit idle first: the read must reach a worker already waiting for it.
+  await new Promise((r) => setTimeout(r, 300));
+  const seen: string[] = [];
+  const s = await readCaptureFile(path, { reader: 'worker' }, (frame, capLen, wireLen, tsUs) => {
+    seen.push(`${capLen} ${wireLen} ${tsUs} ${createHash('sha1').update(frame.subarray(0, capLen)).digest('hex')}`);
+  });
+  assert.equal(s.reader, 'worker');
+  assert.equal(s.complete, true, s.error ?? '');
+  assert.equal(s.delivered, frames);
+  assert.deepEqual(seen, recordsOf(bytes));
+  assert.equal(takePrewarmedReaderWorker(), null, 'the read used the waiting worker');
+  // The next read starts its own worker.
+  const again = await read(path, 'worker');
+  assert.equal(again.s.reader, 'worker');
+  assert.equal(again.s.complete, true);
+});
+
+test('worker: an idle early reader worker does not keep the process alive', () => {
+  const url = new URL('../src/capture/reader-prewarm.js', import.meta.url).href;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e',
+    `import { prewarmReaderWorker } from ${JSON.stringify(url)}; prewarmReaderWorker(); setTimeout(() => {}, 200);`],
+  { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.error, undefined, 'the process ended by itself');
+  assert.equal(r.status, 0, r.stderr);
 });
 
 test('worker: auto reads small files here and large ones in the worker; PDMSCOPE_READER overrides auto', async () => {

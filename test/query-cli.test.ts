@@ -1,5 +1,5 @@
 // `pdmscope query` end to end in a child process: stdout, stderr and exit codes. The file runs
-// itself as the CLI (QUERY_CLI_CHILD=1) with the same yargs set-up as src/cli/main.ts, so the
+// itself as the CLI (QUERY_CLI_CHILD=1) with the same yargs set-up as src/cli/cli.ts, so the
 // test does not depend on the command being registered in src/cli/commands/index.ts yet.
 
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // `pdmscope report` against a real SQLite store, in-process through yargs with the same
-// failure handling as src/cli/main.ts (the command may not be registered there yet).
+// failure handling as src/cli/cli.ts (the command may not be registered there yet).
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

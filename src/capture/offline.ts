@@ -16,6 +16,7 @@ import { Worker } from 'node:worker_threads';
 
 import type { EspPreOpen, EspPreOpenRequest } from './esp-preopen.js';
 import { createRingBuffer, FrameRingReader, RECORD_ANNOTATION_WORDS, RECORD_WORDS_BEFORE_FRAME } from './frame-ring.js';
+import { READER_WORKER_URL, takePrewarmedReaderWorker, WORKER_MIN_BYTES } from './reader-prewarm.js';
 import {
   HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, linkTypeNumber, type NativeSessionBinding, type OfflineSession,
   openOfflineSession, pcapLoadedHere, readerWorkersAlive,
@@ -64,8 +65,7 @@ export interface ReadOptions {
 
 export type ReaderMode = 'auto' | 'thread' | 'worker';
 
-/** Below this size a worker's start-up (tens of ms) costs more than it saves. */
-export const WORKER_MIN_BYTES = 8 * 1024 * 1024;
+export { WORKER_MIN_BYTES } from './reader-prewarm.js';
 
 /**
  * Receives each packet. `frame` is a shared buffer, reused for the next packet: read bytes
@@ -269,7 +269,10 @@ async function runReaderWorker(read: WorkerRead, d: Delivery): Promise<DrainResu
   const replay = read.esp?.opener ?? null;
   readerWorkersAlive(+1);
   const workerData: ReaderWorkerData = { sab, path, filter, esp: read.esp?.request ?? null, linkType };
-  const worker = new Worker(new URL('./reader-worker.js', import.meta.url), { workerData });
+  // A worker started early by the CLI (reader-prewarm.ts) takes the read as a message.
+  const prewarmed = takePrewarmedReaderWorker();
+  const worker = prewarmed ?? new Worker(READER_WORKER_URL, { workerData });
+  prewarmed?.postMessage(workerData);
   let workerError: unknown = null;
   let gone = false;
   const exited = new Promise<void>((resolve) => {

@@ -3,22 +3,29 @@
 // payload already opened when the read asked for it (esp-preopen.ts). Nothing in this thread
 // throws past its own catch: the outcome, good or bad, travels in the ring's finish info.
 
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 
 import { FrameRingWriter } from './frame-ring.js';
-import { HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, packetHeaderWord } from './native.js';
+import { HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN } from './native.js';
 import { drainWithLibpcap, type DrainResult, type ReaderWorkerData } from './offline.js';
 
 /** How often the ESP share is reconsidered (a ring chunk holds thousands of small frames). */
 const ADAPT_EVERY_FRAMES = 1024;
 const NO_WORDS = new Int32Array(0);
-const { sab, path, filter, esp, linkType } = workerData as ReaderWorkerData;
+// Started early by the CLI (reader-prewarm.ts), a worker has no workerData: it waits, modules
+// loaded and node_pcap not yet, for the read to arrive as a message. Meanwhile it loads the ESP
+// opener, which analyze asks for by default (the ESP-NULL heuristic).
+const espPreopenLoad = workerData === null ? import('./esp-preopen.js') : null;
+espPreopenLoad?.catch(() => {}); // a failure surfaces where it is awaited, only if it is needed
+const job = (workerData as ReaderWorkerData | null) ??
+  await new Promise<ReaderWorkerData>((resolve) => { parentPort!.once('message', resolve); });
+const { sab, path, filter, esp, linkType } = job;
 const ring = new FrameRingWriter(sab);
 
 let result: DrainResult;
 try {
   // Loaded only when asked for: a plain read stays free of the decoder and node:crypto set-up.
-  const annotator = esp === null ? null : new (await import('./esp-preopen.js')).EspFrameAnnotator(esp, linkType);
+  const annotator = esp === null ? null : new (await (espPreopenLoad ?? import('./esp-preopen.js'))).EspFrameAnnotator(esp, linkType);
   /** node_pcap's packet buffer as words (allocated once per session, aligned): copied by word. */
   let frameWords: Int32Array | null = null;
   let sinceAdapt = 0;
@@ -33,11 +40,11 @@ try {
   const failed = (err: unknown): string =>
     `${path}: opening ESP in the reader thread failed: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]!;
   let stopped = false;
-  result = await drainWithLibpcap(path, filter, (buf, h) => {
-    const capLen = Math.min(packetHeaderWord(h, HEADER_CAPLEN), buf.length);
-    const wireLen = packetHeaderWord(h, HEADER_WIRELEN);
-    const sec = packetHeaderWord(h, HEADER_SEC);
-    const usec = packetHeaderWord(h, HEADER_USEC);
+  result = await drainWithLibpcap(path, filter, (buf, _h, w) => {
+    const capLen = Math.min(w[HEADER_CAPLEN]!, buf.length);
+    const wireLen = w[HEADER_WIRELEN]!;
+    const sec = w[HEADER_SEC]!;
+    const usec = w[HEADER_USEC]!;
     if (frameWords === null || frameWords.buffer !== buf.buffer) {
       frameWords = buf.byteOffset % 4 === 0 ? new Int32Array(buf.buffer, buf.byteOffset, buf.length >> 2) : null;
     }

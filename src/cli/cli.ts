@@ -1,6 +1,5 @@
-#!/usr/bin/env node
-// pdmscope command line. Data on stdout, progress and diagnostics on stderr; errors are one
-// line with a non-zero exit (EXIT_USAGE for bad arguments, EXIT_INPUT for bad input or I/O).
+// pdmscope command line (main.ts starts it). Data on stdout, progress and diagnostics on stderr;
+// errors are one line with a non-zero exit (EXIT_USAGE for bad arguments, EXIT_INPUT for bad input or I/O).
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
