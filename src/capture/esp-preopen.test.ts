@@ -239,6 +239,18 @@ function replayRecords(pre: EspPreOpen, linkType: number, records: readonly Sink
   });
 }
 
+/** Word 0 of a keystream record (decode/esp-opener.ts). */
+const KEYSTREAM_RECORD = 1 << 10;
+
+/**
+ * A batched annotation, except that where `annotate` leaves a packet without one and the batch
+ * sent its AES-GCM keystream instead, the empty annotation (what the decoding thread adds to
+ * a keystream record is its own GHASH, checked by the replay).
+ */
+function sameAsAnnotate(batched: number[], unbatched: number[]): number[] {
+  return unbatched.length === 0 && batched[0] === KEYSTREAM_RECORD ? [] : batched;
+}
+
 const ADAPT_SWINGING = (i: number): number => (i % 11 < 5 ? 0 : 6);
 
 for (const c of CASES) {
@@ -257,9 +269,13 @@ for (const c of CASES) {
         for (const [i, r] of records.entries()) {
           assert.deepEqual(r.frame, Array.from(frames[i]!), `${what}: frame ${i + 1} bytes`);
           assert.deepEqual([r.capLen, r.wireLen, r.sec, r.usec], [frames[i]!.length, frames[i]!.length + 3, i, i * 7], `${what}: frame ${i + 1} record`);
-          assert.deepEqual(r.notes, expected[i], `${what}: frame ${i + 1} annotation`);
+          assert.deepEqual(sameAsAnnotate(r.notes, expected[i]!), expected[i], `${what}: frame ${i + 1} annotation`);
         }
         assert.deepEqual(replayRecords(pre, linkType, records), direct, what);
+        // The keystream records are checked by the replay: a wrong keystream fails the tag.
+        const keystreams = records.filter((r) => r.notes[0] === KEYSTREAM_RECORD).length;
+        if (leaveEvery === 0) assert.equal(keystreams, 0, what);
+        if (c.sa === 'matrix.esp_sa' && leaveEvery === 2) assert.ok(keystreams > 0, `${what}: AES-GCM packets left to the decoding thread get their keystream`);
       }
     }
   });
@@ -347,7 +363,9 @@ test('synthetic AES-GCM traffic: batches of 1 to 512 with mixed SAs, bad tags mi
       const { records: got, completed } = acceptAll(new EspFrameAnnotator(pre.request, 101, { batchPackets }), frames, batchPackets !== 5, () => 2);
       const what = `batch ${batchPackets}, leaveEvery ${leaveEvery}`;
       assert.ok(completed, what);
-      assert.deepEqual(got.map((r) => r.notes), expected, what);
+      assert.deepEqual(got.map((r, i) => sameAsAnnotate(r.notes, expected[i]!)), expected, what);
+      const keystreams = got.filter((r) => r.notes[0] === KEYSTREAM_RECORD).length;
+      assert.ok(leaveEvery === 0 ? keystreams === 0 : keystreams > 100, `${what}: ${keystreams} keystream records`);
       assert.deepEqual(got.map((r) => r.frame), frames.map((f) => Array.from(f)), what);
       assert.deepEqual(replayRecords(pre, 101, got), expectedSnaps, what);
     }
@@ -383,4 +401,41 @@ test('a sink that stops mid-batch gets nothing more; the annotator starts clean 
   assert.ok(again.completed);
   assert.deepEqual(again.records.map((r) => r.notes), expected);
   assert.equal(annotator.flush(() => assert.fail('nothing staged')), true);
+});
+
+test('a keystream record replays through openWithKeystream, or through open for a delegate without it', () => {
+  const frames = syntheticGcmTraffic().slice(0, 200);
+  const pre = new EspPreOpen(parseEspSaText(GCM_SA_TEXT, 'gcm'), { nullHeuristic: true, leaveEvery: 1 });
+  const { records } = acceptAll(new EspFrameAnnotator(pre.request, 101, { batchPackets: 16 }), frames, true, () => 2);
+  assert.ok(records.filter((r) => r.notes[0] === KEYSTREAM_RECORD).length > 100);
+  const direct = new EspSaOpener(parseEspSaText(GCM_SA_TEXT, 'gcm'), { nullHeuristic: true });
+  let opened = 0;
+  const plain = new PreOpenedEspOpener({ open: (...a: Parameters<EspSaOpener['open']>) => { opened++; direct.open(...a); } });
+  const decoder = new Decoder({ esp: plain });
+  const p = new DecodedPacket();
+  const expected = new Decoder({ esp: new EspSaOpener(parseEspSaText(GCM_SA_TEXT, 'gcm'), { nullHeuristic: true }) });
+  const q = new DecodedPacket();
+  for (const r of records) {
+    const words = Int32Array.from(r.notes);
+    plain.replayNext(words, 0, words.length);
+    decoder.decode(Uint8Array.from(r.frame), r.capLen, 101, p);
+    expected.decode(Uint8Array.from(r.frame), r.capLen, 101, q);
+    assert.equal(snapshot(p), snapshot(q));
+  }
+  assert.ok(opened > 100);
+  // A keystream that does not fit the packet (wrong length) is not trusted: the packet is opened.
+  const sa = new EspSaOpener(parseEspSaText(GCM_SA_TEXT, 'gcm'), { nullHeuristic: true });
+  const f = gcmFrame(true, 5, 30, false);
+  const want = new EspOpenResult();
+  sa.open(f, 40, f.length, f, 8, 24, want);
+  assert.equal(want.status, 'ok');
+  const got = new EspOpenResult();
+  sa.openWithKeystream(f, 40, f.length, f, 8, 24, new Uint8Array(64), 0, 64, got);
+  assert.deepEqual([got.status, got.detail], [want.status, want.detail]);
+  sa.openWithKeystream(f, 40, f.length, f, 8, 24, new Uint8Array(16), 8, 96, got);
+  assert.deepEqual([got.status, got.detail], [want.status, want.detail]);
+  // The right length but the wrong bytes: the tag check catches it.
+  const ksLength = (1 + Math.ceil((f.length - 40 - 16 - 16) / 16)) * 16;
+  sa.openWithKeystream(f, 40, f.length, f, 8, 24, new Uint8Array(ksLength), 0, ksLength, got);
+  assert.equal(got.status, 'auth_failed');
 });

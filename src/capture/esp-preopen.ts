@@ -14,7 +14,7 @@ import { EspSaOpener } from '../crypto/esp.js';
 import { type EspSaRecord, type EspSaRecordData, espSaRecordsFromData, espSaRecordsToData } from '../crypto/sa-file.js';
 import { Decoder } from '../decode/decode.js';
 import {
-  EspOpenResult, type EspOpener, PreOpenedEspOpener, encodeEspOutcome, espOutcomeWords,
+  EspOpenResult, type EspOpener, PreOpenedEspOpener, encodeEspKeystream, encodeEspOutcome, espKeystreamWords, espOutcomeWords,
 } from '../decode/esp-opener.js';
 import { DecodedPacket } from '../decode/packet.js';
 
@@ -127,11 +127,12 @@ export class EspFrameAnnotator {
     const r = this.recorder;
     r.recorded = 0;
     r.ticket = -1;
+    r.keystreamOnly = false;
     r.queueing = true;
     this.decoder.decode(frame, capLen, this.linkType, this.packet);
     const st = this.staged;
     if (st.count === 0 && r.ticket < 0) return sink(frameWords, frame, capLen, wireLen, tsSec, tsUsec, r.words, r.recorded);
-    st.add(frame, frameWords, capLen, wireLen, tsSec, tsUsec, r.ticket, r.words, r.recorded);
+    st.add(frame, frameWords, capLen, wireLen, tsSec, tsUsec, r.ticket, r.keystreamOnly, r.words, r.recorded);
     if (r.real.queued >= this.batchPackets || st.count === MAX_STAGED_FRAMES) return this.flush(sink);
     return true;
   }
@@ -152,7 +153,14 @@ export class EspFrameAnnotator {
         const frame = st.frameBytes(i);
         let notes: Int32Array;
         let noteWords: number;
-        if (ticket >= 0) {
+        if (ticket >= 0 && meta[m + M_KEYSTREAM_ONLY] !== 0) {
+          const at = real.queuedKeystream(ticket);
+          const length = real.lastKeystreamLength;
+          const need = espKeystreamWords(length);
+          if (need > this.finishedWords.length) this.finishedWords = new Int32Array(need * 2);
+          notes = this.finishedWords;
+          noteWords = encodeEspKeystream(real.lastKeystream, at, length, notes);
+        } else if (ticket >= 0) {
           real.finishQueued(ticket, frame, 0, out);
           const need = espOutcomeWords(out);
           if (need > this.finishedWords.length) this.finishedWords = new Int32Array(need * 2);
@@ -180,8 +188,8 @@ const BATCH_PACKETS = 256;
 const MAX_STAGED_FRAMES = 1024;
 /** Frames up to this size are held in fixed slots whose views are made once. */
 const SLOT_BYTES = 2048;
-const META_WORDS = 7;
-const M_CAPLEN = 0, M_WIRELEN = 1, M_SEC = 2, M_USEC = 3, M_TICKET = 4, M_NOTE_AT = 5, M_NOTE_WORDS = 6;
+const META_WORDS = 8;
+const M_CAPLEN = 0, M_WIRELEN = 1, M_SEC = 2, M_USEC = 3, M_TICKET = 4, M_NOTE_AT = 5, M_NOTE_WORDS = 6, M_KEYSTREAM_ONLY = 7;
 
 /** The frames `accept` holds back, copied, with their ring records and annotations. */
 class StagedFrames {
@@ -197,12 +205,13 @@ class StagedFrames {
   private notesUsed = 0;
 
   add(frame: Uint8Array, frameWords: Int32Array | null, capLen: number, wireLen: number,
-    tsSec: number, tsUsec: number, ticket: number, notes: Int32Array, noteWords: number): void {
+    tsSec: number, tsUsec: number, ticket: number, keystreamOnly: boolean, notes: Int32Array, noteWords: number): void {
     const i = this.count++;
     const m = i * META_WORDS;
     const meta = this.meta;
     meta[m + M_CAPLEN] = capLen; meta[m + M_WIRELEN] = wireLen; meta[m + M_SEC] = tsSec; meta[m + M_USEC] = tsUsec;
     meta[m + M_TICKET] = ticket;
+    meta[m + M_KEYSTREAM_ONLY] = keystreamOnly ? 1 : 0;
     meta[m + M_NOTE_AT] = this.notesUsed;
     meta[m + M_NOTE_WORDS] = noteWords;
     if (noteWords > 0) {
@@ -281,6 +290,8 @@ class RecordingOpener implements EspOpener {
   /** Queue AES-GCM packets (EspSaOpener.openOrQueue) instead of opening them; `ticket` says which. */
   queueing = false;
   ticket = -1;
+  /** `ticket` is for the keystream only (EspSaOpener.queueKeystream). */
+  keystreamOnly = false;
 
   constructor(real: EspSaOpener) {
     this.real = real;
@@ -301,6 +312,12 @@ class RecordingOpener implements EspOpener {
       this.credit += this.leaveNumerator;
       if (this.credit >= this.leaveDenominator) {
         this.credit -= this.leaveDenominator;
+        // In a batch, an AES-GCM packet left to the decoding thread still gets its AES work done
+        // here, in the batch's one AES call; that thread does the GHASH and the rest.
+        if (this.queueing) {
+          this.ticket = this.real.queueKeystream(buf, espOff, end, addrBuf, srcOff, dstOff);
+          this.keystreamOnly = this.ticket >= 0;
+        }
         return;
       }
     }

@@ -190,12 +190,7 @@ export class EspSaOpener implements EspOpener {
 
   open(buf: Uint8Array, espOff: number, end: number,
     addrBuf: Uint8Array, srcOff: number, dstOff: number, out: EspOpenResult): void {
-    out.method = 'sa';
-    out.buf = EMPTY;
-    out.off = 0;
-    out.end = 0;
-    out.nextHeader = 0;
-    out.detail = '';
+    resetResult(out);
     if (espOff + ESP_HEADER_LEN > end) {
       out.status = 'truncated';
       out.detail = 'esp header';
@@ -238,13 +233,7 @@ export class EspSaOpener implements EspOpener {
     const seqLo = readU32(buf, espOff + 4);
 
     if (sa.kind === 'gcm') {
-      const plainLen = this.openGcm(sa, spi, seqLo, buf, espOff, ivOff, ctOff, icvOff, end);
-      if (plainLen < 0) {
-        out.status = 'auth_failed';
-        out.detail = `spi ${hex32(spi)}: AES-GCM tag does not verify`;
-        return;
-      }
-      this.finishTrailer(sa.gcm!.plaintext, 0, plainLen, spi, 'sa', out);
+      this.gcmOutcome(spi, this.openGcm(sa, spi, seqLo, buf, espOff, ivOff, ctOff, icvOff, end), sa.gcm!, out);
       return;
     }
 
@@ -335,31 +324,93 @@ export class EspSaOpener implements EspOpener {
    */
   openOrQueue(buf: Uint8Array, espOff: number, end: number,
     addrBuf: Uint8Array, srcOff: number, dstOff: number, out: EspOpenResult): number {
-    if (espOff + ESP_HEADER_LEN <= end) {
-      const spi = readU32(buf, espOff);
-      const candidates = this.bySpi.get(spi) ?? this.anySpi;
-      for (let i = 0; i < candidates.length; i++) {
-        const sa = candidates[i]!;
-        if (!sa.matches(addrBuf, srcOff, dstOff)) continue;
-        if (sa.kind !== 'gcm' || sa.record.esn) break;
-        const ivOff = espOff + ESP_HEADER_LEN;
-        const ctOff = ivOff + sa.ivLength;
-        const icvOff = end - sa.icvLength;
-        const ctLen = icvOff - ctOff;
-        if (ctLen < 2) break; // open reports it
-        const gcm = sa.gcm!;
-        if (gcm.queued === 0) this.queuedSas.push(sa);
-        // RFC 4106 §5: AAD = SPI ‖ 32-bit Seq, the first 8 bytes of ESP.
-        const job = gcm.queueOpen(this.gcmNonce(sa, buf, ivOff), buf, espOff, 8, buf, ctOff, ctLen);
-        const ticket = this.ticketCount++;
-        let q = this.tickets[ticket];
-        if (q === undefined) this.tickets.push(q = new QueuedGcm());
-        q.sa = sa; q.job = job; q.spi = spi; q.ctOff = ctOff; q.ctLen = ctLen; q.icvOff = icvOff; q.tagLen = end - icvOff;
-        return ticket;
-      }
+    const ticket = this.queue(buf, espOff, end, addrBuf, srcOff, dstOff, true);
+    if (ticket < 0) this.open(buf, espOff, end, addrBuf, srcOff, dstOff, out);
+    return ticket;
+  }
+
+  /**
+   * For a packet `openOrQueue` would queue, queues only its AES work and returns the ticket
+   * (-1: not such a packet, nothing queued): after `runQueue`, `queuedKeystream` gives what
+   * another thread's `openWithKeystream` needs to finish it.
+   */
+  queueKeystream(buf: Uint8Array, espOff: number, end: number, addrBuf: Uint8Array, srcOff: number, dstOff: number): number {
+    return this.queue(buf, espOff, end, addrBuf, srcOff, dstOff, false);
+  }
+
+  /**
+   * The keystream of a `queueKeystream` ticket after `runQueue`: it is `keystream.subarray(at,
+   * at + length)` with at = the result, keystream and length in `lastKeystream` / `lastKeystreamLength`.
+   */
+  queuedKeystream(ticket: number): number {
+    const q = ticket < this.ticketCount ? this.tickets[ticket] : undefined;
+    if (q === undefined || q.sa === null || q.full) throw new Error(`ESP ticket ${ticket} is not a queued keystream`);
+    const gcm = q.sa.gcm!;
+    this.lastKeystream = gcm.keystream;
+    this.lastKeystreamLength = gcmKeystreamLength(q.ctLen);
+    return gcm.keystreamOffset(q.job);
+  }
+
+  /** See queuedKeystream. */
+  lastKeystream: Uint8Array = EMPTY;
+  lastKeystreamLength = 0;
+
+  /**
+   * `open`, with the AES work for this packet done elsewhere (queueKeystream, by an opener built
+   * from the same SA records): `ks[ksOff, ksOff + ksLength)`. The outcome is `open`'s; a packet
+   * the keystream does not fit is simply opened.
+   */
+  openWithKeystream(buf: Uint8Array, espOff: number, end: number, addrBuf: Uint8Array, srcOff: number, dstOff: number,
+    ks: Uint8Array, ksOff: number, ksLength: number, out: EspOpenResult): void {
+    const sa = espOff + ESP_HEADER_LEN <= end ? this.lookup(readU32(buf, espOff), addrBuf, srcOff, dstOff) : null;
+    if (sa === null || sa.kind !== 'gcm' || sa.record.esn) {
+      this.open(buf, espOff, end, addrBuf, srcOff, dstOff, out);
+      return;
     }
-    this.open(buf, espOff, end, addrBuf, srcOff, dstOff, out);
-    return -1;
+    const ctOff = espOff + ESP_HEADER_LEN + sa.ivLength;
+    const icvOff = end - sa.icvLength;
+    const ctLen = icvOff - ctOff;
+    if (ctLen < 2 || ksLength !== gcmKeystreamLength(ctLen) || ksOff < 0 || ksOff + ksLength > ks.length) {
+      this.open(buf, espOff, end, addrBuf, srcOff, dstOff, out);
+      return;
+    }
+    const spi = readU32(buf, espOff);
+    const plainLen = sa.gcm!.openWithKeystream(buf, espOff, 8, buf, ctOff, ctLen, icvOff, end - icvOff, ks, ksOff);
+    resetResult(out);
+    this.gcmOutcome(spi, plainLen, sa.gcm!, out);
+  }
+
+  /** The SA `open` uses for this packet, or null. */
+  private lookup(spi: number, addrBuf: Uint8Array, srcOff: number, dstOff: number): SaRuntime | null {
+    const candidates = this.bySpi.get(spi) ?? this.anySpi;
+    for (let i = 0; i < candidates.length; i++) {
+      const sa = candidates[i]!;
+      if (sa.matches(addrBuf, srcOff, dstOff)) return sa;
+    }
+    return null;
+  }
+
+  /** Queues an AES-GCM packet of an SA without ESN (`full`: with its GHASH); -1 for any other. */
+  private queue(buf: Uint8Array, espOff: number, end: number, addrBuf: Uint8Array, srcOff: number, dstOff: number, full: boolean): number {
+    if (espOff + ESP_HEADER_LEN > end) return -1;
+    const spi = readU32(buf, espOff);
+    const sa = this.lookup(spi, addrBuf, srcOff, dstOff);
+    if (sa === null || sa.kind !== 'gcm' || sa.record.esn) return -1;
+    const ivOff = espOff + ESP_HEADER_LEN;
+    const ctOff = ivOff + sa.ivLength;
+    const icvOff = end - sa.icvLength;
+    const ctLen = icvOff - ctOff;
+    if (ctLen < 2) return -1; // open reports it
+    const gcm = sa.gcm!;
+    if (gcm.queued === 0) this.queuedSas.push(sa);
+    const nonce = this.gcmNonce(sa, buf, ivOff);
+    // RFC 4106 §5: AAD = SPI ‖ 32-bit Seq, the first 8 bytes of ESP.
+    const job = full ? gcm.queueOpen(nonce, buf, espOff, 8, buf, ctOff, ctLen) : gcm.queueKeystream(nonce, ctLen);
+    const ticket = this.ticketCount++;
+    let q = this.tickets[ticket];
+    if (q === undefined) this.tickets.push(q = new QueuedGcm());
+    q.sa = sa; q.full = full; q.job = job; q.spi = spi; q.ctOff = ctOff; q.ctLen = ctLen; q.icvOff = icvOff; q.tagLen = end - icvOff;
+    return ticket;
   }
 
   /** Tickets handed out since the last `clearQueue`. */
@@ -378,21 +429,21 @@ export class EspSaOpener implements EspOpener {
    */
   finishQueued(ticket: number, buf: Uint8Array, shift: number, out: EspOpenResult): void {
     const q = ticket < this.ticketCount ? this.tickets[ticket] : undefined;
-    if (q === undefined || q.sa === null) throw new Error(`ESP ticket ${ticket} is not queued`);
-    out.method = 'sa';
-    out.buf = EMPTY;
-    out.off = 0;
-    out.end = 0;
-    out.nextHeader = 0;
-    out.detail = '';
+    if (q === undefined || q.sa === null || !q.full) throw new Error(`ESP ticket ${ticket} is not queued`);
+    resetResult(out);
     const gcm = q.sa.gcm!;
     const plainLen = gcm.finishQueued(q.job, buf, q.ctOff + shift, q.ctLen, q.icvOff + shift, q.tagLen);
+    this.gcmOutcome(q.spi, plainLen, gcm, out);
+  }
+
+  /** What open reports for an AES-GCM packet given `plainLen` (-1: the tag did not verify). */
+  private gcmOutcome(spi: number, plainLen: number, gcm: AesGcmKey, out: EspOpenResult): void {
     if (plainLen < 0) {
       out.status = 'auth_failed';
-      out.detail = `spi ${hex32(q.spi)}: AES-GCM tag does not verify`;
+      out.detail = `spi ${hex32(spi)}: AES-GCM tag does not verify`;
       return;
     }
-    this.finishTrailer(gcm.plaintext, 0, plainLen, q.spi, 'sa', out);
+    this.finishTrailer(gcm.plaintext, 0, plainLen, spi, 'sa', out);
   }
 
   /** Forgets every queued packet (after the last `finishQueued`). */
@@ -478,12 +529,29 @@ export class EspSaOpener implements EspOpener {
 /** A packet queued by openOrQueue: where its parts are, relative to the frame it came in. */
 class QueuedGcm {
   sa: SaRuntime | null = null;
+  /** Opened here (queueOpen) rather than only its keystream made (queueKeystream). */
+  full = true;
   job = 0;
   spi = 0;
   ctOff = 0;
   ctLen = 0;
   icvOff = 0;
   tagLen = 0;
+}
+
+/** Bytes of AES-GCM keystream for `ctLen` bytes of ciphertext: E_K(J0) and whole counter blocks. */
+function gcmKeystreamLength(ctLen: number): number {
+  return (1 + ((ctLen + 15) >> 4)) * 16;
+}
+
+/** Every field `open` sets, as it starts: method `sa`, no payload, no detail. */
+function resetResult(out: EspOpenResult): void {
+  out.method = 'sa';
+  out.buf = EMPTY;
+  out.off = 0;
+  out.end = 0;
+  out.nextHeader = 0;
+  out.detail = '';
 }
 
 /** Builds an opener from SA records (e.g. `loadEspSaFile(path)`). */

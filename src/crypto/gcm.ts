@@ -37,7 +37,7 @@ export class AesGcmKey {
   private queueState = new Int32Array(JOB_WORDS * 64);
   private queueBlocks = 0;
   private queueJobs = 0;
-  private queueKeystream: Uint8Array | null = null;
+  private queueKs: Uint8Array | null = null;
   /** GHASH state. */
   private x0 = 0; private x1 = 0; private x2 = 0; private x3 = 0;
 
@@ -156,6 +156,48 @@ export class AesGcmKey {
    */
   queueOpen(nonce: Uint8Array, aad: Uint8Array, aadOff: number, aadLen: number,
     buf: Uint8Array, ctOff: number, ctLen: number): number {
+    const job = this.queueCountersFor(nonce, ctLen);
+    this.ghash(aad, aadOff, aadLen, buf, ctOff, ctLen);
+    const st = this.queueState;
+    const j = job * JOB_WORDS;
+    st[j + 1] = this.x0; st[j + 2] = this.x1; st[j + 3] = this.x2; st[j + 4] = this.x3;
+    return job;
+  }
+
+  /**
+   * Queues only the AES part of a packet with `ctLen` bytes of ciphertext: after `runQueue`,
+   * `keystreamOffset(job)` locates E_K(J0) ‖ E_K(inc32(J0)) ‖ … (16 + ctLen bytes, rounded up to
+   * whole blocks) in `keystream`, for `openWithKeystream` elsewhere (another thread).
+   */
+  queueKeystream(nonce: Uint8Array, ctLen: number): number {
+    return this.queueCountersFor(nonce, ctLen);
+  }
+
+  /** The keystream of the last `runQueue` (see queueKeystream). */
+  get keystream(): Uint8Array {
+    const ks = this.queueKs;
+    if (ks === null) throw new Error('AES-GCM queue not run');
+    return ks;
+  }
+
+  /** Where queued `job`'s keystream starts in `keystream`. */
+  keystreamOffset(job: number): number {
+    if (this.queueKs === null || job < 0 || job >= this.queueJobs) throw new Error(`AES-GCM job ${job} is not queued and run`);
+    return this.queueState[job * JOB_WORDS]! * BLOCK;
+  }
+
+  /**
+   * `open` with the AES work already done: `ks[ksOff, ksOff + 16 + ctLen)` is E_K(J0) ‖
+   * E_K(inc32(J0)) ‖ … for this packet's nonce (see queueKeystream; the caller vouches for it).
+   */
+  openWithKeystream(aad: Uint8Array, aadOff: number, aadLen: number, buf: Uint8Array, ctOff: number, ctLen: number,
+    tagOff: number, tagLen: number, ks: Uint8Array, ksOff: number): number {
+    this.ghash(aad, aadOff, aadLen, buf, ctOff, ctLen);
+    return this.checkAndDecrypt(ks, ksOff, this.x0, this.x1, this.x2, this.x3, buf, ctOff, ctLen, tagOff, tagLen);
+  }
+
+  /** Queues the counter blocks for a packet of `ctLen` bytes; returns its job number. */
+  private queueCountersFor(nonce: Uint8Array, ctLen: number): number {
     const blocks = 1 + ((ctLen + BLOCK - 1) >> 4);
     const first = this.queueBlocks;
     if ((first + blocks) * BLOCK > this.queueCounters.length) {
@@ -171,19 +213,16 @@ export class AesGcmKey {
       this.queueState = grown;
     }
     writeCounterBlocks(this.queueCounterWords, first << 2, nonce, blocks);
-    this.ghash(aad, aadOff, aadLen, buf, ctOff, ctLen);
-    const st = this.queueState;
-    const j = job * JOB_WORDS;
-    st[j] = first; st[j + 1] = this.x0; st[j + 2] = this.x1; st[j + 3] = this.x2; st[j + 4] = this.x3;
+    this.queueState[job * JOB_WORDS] = first;
     this.queueBlocks = first + blocks;
     this.queueJobs = job + 1;
-    this.queueKeystream = null;
+    this.queueKs = null;
     return job;
   }
 
   /** Encrypts the counter blocks of every queued packet: one node:crypto call. */
   runQueue(): void {
-    this.queueKeystream = this.queueBlocks === 0 ? EMPTY
+    this.queueKs = this.queueBlocks === 0 ? EMPTY
       : this.ecb.update(this.queueCounters.subarray(0, this.queueBlocks * BLOCK));
   }
 
@@ -193,7 +232,7 @@ export class AesGcmKey {
    * bytes the job was queued with.
    */
   finishQueued(job: number, buf: Uint8Array, ctOff: number, ctLen: number, tagOff: number, tagLen: number): number {
-    const ks = this.queueKeystream;
+    const ks = this.queueKs;
     if (ks === null || job < 0 || job >= this.queueJobs) throw new Error(`AES-GCM job ${job} is not queued and run`);
     const st = this.queueState;
     const j = job * JOB_WORDS;
@@ -204,7 +243,7 @@ export class AesGcmKey {
   clearQueue(): void {
     this.queueJobs = 0;
     this.queueBlocks = 0;
-    this.queueKeystream = null;
+    this.queueKs = null;
   }
 
   /** S = GHASH(A ‖ 0^v ‖ C ‖ 0^u ‖ [len(A)]64 ‖ [len(C)]64) into x0..x3 (§7.2 step 5); bit lengths < 2^32 here. */

@@ -13,6 +13,15 @@ export class EspOpenResult {
   detail = '';
 }
 
+/**
+ * An opener that can finish an AES-GCM packet whose AES work another thread did (crypto/esp.ts
+ * EspSaOpener): `ks[ksOff, ksOff + ksLength)` is that packet's keystream. Same outcome as `open`.
+ */
+export interface EspKeystreamOpener extends EspOpener {
+  openWithKeystream(buf: Uint8Array, espOff: number, end: number, addrBuf: Uint8Array, srcOff: number, dstOff: number,
+    ks: Uint8Array, ksOff: number, ksLength: number, out: EspOpenResult): void;
+}
+
 export interface EspOpener {
   /**
    * Opens the ESP packet at `buf[espOff..end)`. Addresses are the 16-byte outer source and
@@ -33,11 +42,45 @@ export interface EspOpener {
 // (the payload bytes follow, padded to a word); word 3 = detail length in UTF-16 code units, two
 // per word after the payload. Only an `ok` outcome carries payload bytes: for any other status
 // the decoder stops at the ESP header and reads nothing but `status` and `detail`.
+//
+// A keystream record (bit 10 in word 0, nothing else set) is not an outcome: the reader did the
+// AES work of an AES-GCM packet and left the rest (GHASH, tag, trailer) to the decoding thread.
+// Word 1 is the keystream's length in bytes (a multiple of 16), the keystream follows.
 
 const STATUSES: readonly EspOpenStatus[] = ['ok', 'no_sa', 'auth_failed', 'bad_trailer', 'truncated', 'tfc_dummy'];
 const METHOD_HEURISTIC = 1 << 8;
 const IN_FRAME = 1 << 9;
 const OUTCOME_HEADER_WORDS = 4;
+const KEYSTREAM = 1 << 10;
+const KEYSTREAM_HEADER_WORDS = 2;
+
+/** Words `encodeEspKeystream` writes for `length` bytes of keystream. */
+export function espKeystreamWords(length: number): number {
+  return KEYSTREAM_HEADER_WORDS + ((length + 3) >> 2);
+}
+
+/** Writes a keystream record for `ks[off, off + length)` into `to`; returns the words written. */
+export function encodeEspKeystream(ks: Uint8Array, off: number, length: number, to: Int32Array): number {
+  to[0] = KEYSTREAM;
+  to[1] = length;
+  const n = (length + 3) >> 2;
+  to[KEYSTREAM_HEADER_WORDS + n - 1] = 0;
+  const bytes = byteView(to);
+  const at = KEYSTREAM_HEADER_WORDS << 2;
+  for (let k = 0; k < length; k++) bytes[at + k] = ks[off + k]!;
+  return KEYSTREAM_HEADER_WORDS + n;
+}
+
+/** A byte view of `to` (the same memory, from its first word), kept for the last array asked. */
+let viewedWords: Int32Array | null = null;
+let viewedBytes: Uint8Array = new Uint8Array(0);
+function byteView(to: Int32Array): Uint8Array {
+  if (to !== viewedWords) {
+    viewedWords = to;
+    viewedBytes = new Uint8Array(to.buffer, to.byteOffset, to.byteLength);
+  }
+  return viewedBytes;
+}
 
 /** Words `encodeEspOutcome` needs at most for `r` (the caller sizes its scratch from it). */
 export function espOutcomeWords(r: EspOpenResult): number {
@@ -64,8 +107,9 @@ export function encodeEspOutcome(r: EspOpenResult, frame: Uint8Array, to: Int32A
     to[2] = len;
     // The last word's pad bytes are zero, not whatever `to` held: the same outcome, the same words.
     if ((len & 3) !== 0) to[w + (len >> 2)] = 0;
-    const bytes = new Uint8Array(to.buffer, to.byteOffset + (w << 2), len);
-    bytes.set(r.buf.subarray(r.off, r.end));
+    const bytes = byteView(to);
+    const from = r.buf;
+    for (let k = 0, at = w << 2, o = r.off; k < len; k++) bytes[at + k] = from[o + k]!;
     w += (len + 3) >> 2;
   } else {
     to[1] = 0;
@@ -95,10 +139,16 @@ export class PreOpenedEspOpener implements EspOpener {
 
   constructor(delegate: EspOpener) {
     this.delegate = delegate;
+    this.keystreamDelegate = 'openWithKeystream' in delegate ? delegate as EspKeystreamOpener : null;
   }
+
+  /** `words` as bytes (keystream records), made when `words` changes. */
+  private wordBytes: Uint8Array = new Uint8Array(0);
+  private readonly keystreamDelegate: EspKeystreamOpener | null;
 
   /** The outcome for the next frame's `open` is `words[at, at + count)`; 0 words: none recorded. */
   replayNext(words: Int32Array, at: number, count: number): void {
+    if (words !== this.words) this.wordBytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
     this.words = words;
     this.at = at;
     this.count = count;
@@ -114,6 +164,16 @@ export class PreOpenedEspOpener implements EspOpener {
     let i = this.at;
     this.count = 0; // one open per frame (the decoder follows no nested ESP)
     const head = w[i]!;
+    if (head === KEYSTREAM) {
+      const ksLength = w[i + 1]!;
+      const ksOff = (i + KEYSTREAM_HEADER_WORDS) << 2;
+      if (this.keystreamDelegate !== null) {
+        this.keystreamDelegate.openWithKeystream(buf, espOff, end, addrBuf, srcOff, dstOff, this.wordBytes, ksOff, ksLength, out);
+      } else {
+        this.delegate.open(buf, espOff, end, addrBuf, srcOff, dstOff, out);
+      }
+      return;
+    }
     out.status = STATUSES[head & 0xff]!;
     out.method = (head & METHOD_HEURISTIC) !== 0 ? 'null_heuristic' : 'sa';
     out.nextHeader = (head >>> 16) & 0xff;
