@@ -18,6 +18,8 @@ const SERVER_DELAY = 0, TOTAL = 1, RTD = 2, REVERSE_SERVER_DELAY = 3, REVERSE_TO
 /** Recent packets of one sender, to match a later PSNLR to the packet it names. */
 const RING_SIZE = 8;
 const RING_MASK = RING_SIZE - 1;
+/** Numbers per ring slot: PSNTP; PSNLR, DeltaTLR and its scale packed; capture time in µs. */
+const SLOT = 3;
 /** 2^scale / 1e9 for every scale: ns per unit of a delta (RFC 8250 Appendix B), looked up per sample. */
 const NS_PER_UNIT = Float64Array.from({ length: 256 }, (_, scale) => 2 ** scale / 1e9);
 
@@ -36,30 +38,35 @@ export interface SampleObserver {
   onPsnEvent?(e: PsnEvent): void;
 }
 
-class SenderState {
-  readonly psn = new PsnTracker();
+/**
+ * One sender's state: its PSN accounting (the PsnTracker it extends: one object, not two, per
+ * sender of 100,000 flows) and the recent packets in its half of the flow's ring.
+ */
+class SenderState extends PsnTracker {
   /** PSNLR of this sender's previous packet in the epoch; -1 before the first. */
   prevPsnLastRecv = -1;
   /** First PSN of an epoch whose start was seen (PSNLR 0, zero deltas); -1 otherwise. */
   seenStartPsn = -1;
   /** The previous packet carried state (a PSNLR or a delta): a later all-zero one is a reset. */
   hadState = false;
-  /**
-   * One interleaved array (fewer objects to touch per packet): slot i holds PSNTP, PSNLR,
-   * DeltaTLR in ns and the capture time in µs at 4i..4i+3. PSN -1 marks an empty slot. A plain
-   * array of doubles, not a Float64Array: a typed array adds an ArrayBuffer object and a
-   * malloc'd store, ~200 bytes per sender (40 MB at 100,000 flows).
-   */
-  readonly ring: number[] = doubleArray(RING_SIZE * 4).fill(-1);
+  /** The flow's ring (both senders' halves) and where this sender's half starts in it. */
+  readonly ring: number[];
+  private readonly ringBase: number;
   ringNext = 0;
 
-  push(psn: number, psnLastRecv: number, deltaLastRecvNs: number, tsUs: number): void {
-    const o = this.ringNext << 2;
+  constructor(ring: number[], ringBase: number) {
+    super();
+    this.ring = ring;
+    this.ringBase = ringBase;
+  }
+
+  /** Remembers a packet: PSNTP, then PSNLR, DeltaTLR and its scale packed in one exact integer (< 2^40), then the time. */
+  push(psn: number, psnLastRecv: number, deltaLastRecv: number, scaleDtlr: number, tsUs: number): void {
+    const o = this.ringBase + this.ringNext * SLOT;
     const r = this.ring;
     r[o] = psn;
-    r[o + 1] = psnLastRecv;
-    r[o + 2] = deltaLastRecvNs;
-    r[o + 3] = tsUs;
+    r[o + 1] = psnLastRecv + deltaLastRecv * 0x10000 + scaleDtlr * 0x100000000;
+    r[o + 2] = tsUs;
     this.ringNext = (this.ringNext + 1) & RING_MASK;
   }
 
@@ -67,7 +74,7 @@ class SenderState {
   find(psn: number): number {
     const r = this.ring;
     for (let k = 1; k <= RING_SIZE; k++) {
-      const o = ((this.ringNext - k) & RING_MASK) << 2;
+      const o = this.ringBase + ((this.ringNext - k) & RING_MASK) * SLOT;
       if (r[o] === psn) return o;
     }
     return -1;
@@ -76,20 +83,37 @@ class SenderState {
   newEpoch(): void {
     this.prevPsnLastRecv = -1;
     this.hadState = false;
-    this.ring.fill(-1);
+    for (let k = 0; k < RING_SIZE; k++) this.ring[this.ringBase + k * SLOT] = -1;
   }
 
-
   counters(): PsnCounters {
-    return { lost: this.psn.lost, reordered: this.psn.reordered, duplicates: this.psn.duplicates, restarts: this.psn.restarts };
+    return { lost: this.lost, reordered: this.reordered, duplicates: this.duplicates, restarts: this.restarts };
   }
 }
 
+/** PSNLR of the ring slot at `o`. */
+function slotPsnLastRecv(r: readonly number[], o: number): number {
+  return r[o + 1]! % 0x10000;
+}
+
+/** DeltaTLR of the ring slot at `o` in ns: the same product as when the packet was seen. */
+function slotDeltaLastRecvNs(r: readonly number[], o: number): number {
+  const packed = r[o + 1]!;
+  const delta = Math.floor(packed / 0x10000) % 0x10000;
+  return delta * NS_PER_UNIT[Math.floor(packed / 0x100000000)]!;
+}
+
 export class FlowPdm {
-  readonly kind = 'pdm';
+  /**
+   * Both senders' recent packets in one array of unboxed doubles (fewer objects per flow): the
+   * initiator's 8 slots, then the responder's. A plain array, not a Float64Array: a typed array
+   * adds an ArrayBuffer object and a malloc'd store, ~200 bytes (20 MB at 100,000 flows).
+   * PSN -1 marks an empty slot.
+   */
+  private readonly ring: number[] = doubleArray(2 * RING_SIZE * SLOT).fill(-1);
   /** Packets sent by the initiator (A) and by the responder (B). */
-  private readonly a = new SenderState();
-  private readonly b = new SenderState();
+  private readonly a = new SenderState(this.ring, 0);
+  private readonly b = new SenderState(this.ring, RING_SIZE * SLOT);
   private readonly acc: (DurationAccumulator | null)[] = [null, null, null, null, null, null];
   /** At most one entry per code (a handful): an array is smaller than a Map for every flow. */
   private findings: Finding[] | null = null;
@@ -101,6 +125,11 @@ export class FlowPdm {
     this.observer = observer;
   }
 
+  /** FlowAttachment's tag, on the prototype (not a field in each of 100,000 flows). */
+  get kind(): string {
+    return 'pdm';
+  }
+
   /** Feeds the primary PDM option of one packet; `fromInitiator` is its direction. */
   observe(hit: PdmHit, fromInitiator: boolean, tsUs: number, frame: number): void {
     const s = fromInitiator ? this.a : this.b;
@@ -110,21 +139,21 @@ export class FlowPdm {
       hit.scaleDtlr === 0 && hit.scaleDtls === 0;
 
     let verdict: PsnVerdict;
-    if (startSignature && s.hadState && ((psn - s.psn.highest) & 0xffff) !== 1) {
+    if (startSignature && s.hadState && ((psn - s.highest) & 0xffff) !== 1) {
       // The sender dropped its state (RFC 8250 §3.6 timeout) and began again with a new PSN.
       // A sender that never received anything (one-way flows, §4.2) keeps the all-zero fields
       // throughout; its PSN gaps are losses, not restarts.
-      s.psn.restart(psn);
+      s.restart(psn);
       verdict = 'restart';
     } else {
-      verdict = s.psn.observe(psn);
+      verdict = s.observe(psn);
     }
     if (verdict === 'first' || verdict === 'restart') {
       if (verdict === 'restart') { s.newEpoch(); this.event(fromInitiator, 'restart', 1, psn, tsUs, frame); }
       s.seenStartPsn = startSignature ? psn : -1;
     } else if (verdict !== 'in_order') {
       this.find('psn_not_sequential', frame);
-      if (verdict === 'gap') this.event(fromInitiator, 'lost', s.psn.lastGap, psn, tsUs, frame);
+      if (verdict === 'gap') this.event(fromInitiator, 'lost', s.lastGap, psn, tsUs, frame);
       else this.event(fromInitiator, verdict === 'reordered' ? 'reordered' : 'duplicate', 1, psn, tsUs, frame);
       if (verdict === 'duplicate') return; // a copy repeats its original's samples
     }
@@ -136,13 +165,13 @@ export class FlowPdm {
     // PSNLR of 0 is a genuine PSN, so any state at all marks the first packet after a receive.
     const fresh = s.prevPsnLastRecv < 0 || !s.hadState || hit.psnLastRecv !== s.prevPsnLastRecv;
     if (fresh && !startSignature) {
-      if (peer.psn.highest >= 0 && !peer.psn.hasReached(hit.psnLastRecv)) this.find('psnlr_unknown', frame);
+      if (peer.highest >= 0 && !peer.hasReached(hit.psnLastRecv)) this.find('psnlr_unknown', frame);
       if (deltaLastRecvNs > 0) this.sample(fromInitiator ? REVERSE_SERVER_DELAY : SERVER_DELAY, deltaLastRecvNs, psn, tsUs, frame);
       if (hit.deltaLastSent !== 0) this.roundTrip(s, peer, hit, fromInitiator, tsUs, frame);
     }
     s.prevPsnLastRecv = hit.psnLastRecv;
     s.hadState = !startSignature;
-    s.push(psn, hit.psnLastRecv, deltaLastRecvNs, tsUs);
+    s.push(psn, hit.psnLastRecv, hit.deltaLastRecv, hit.scaleDtlr, tsUs);
   }
 
   /** DeltaTLS gives the total; minus the peer's DeltaTLR in the packet PSNLR names, the RTD. */
@@ -152,18 +181,19 @@ export class FlowPdm {
     this.sample(fromInitiator ? TOTAL : REVERSE_TOTAL, totalNs, psn, tsUs, frame);
     const answer = peer.find(hit.psnLastRecv);
     if (answer < 0) return;
-    const peerDelayNs = peer.ring[answer + 2]!;
+    const r = this.ring;
+    const peerDelayNs = slotDeltaLastRecvNs(r, answer);
     // DeltaTLS runs from this sender's previous send; the answer must be to that very packet,
     // or the RTD would be understated (protocol.md §4, recommendation).
     const previousPsn = (psn - 1) & 0xffff;
-    if (peerDelayNs <= 0 || peer.ring[answer + 1] !== previousPsn) return;
+    if (peerDelayNs <= 0 || slotPsnLastRecv(r, answer) !== previousPsn) return;
     const rtdNs = totalNs - peerDelayNs;
     this.sample(fromInitiator ? RTD : REVERSE_RTD, rtdNs, psn, tsUs, frame);
     if (rtdNs < 0) this.find('rtd_negative', frame);
     const own = s.find(previousPsn);
     if (own >= 0) {
       // Any capture point on the path sees request and answer inside the sender's own interval.
-      const seenUs = peer.ring[answer + 3]! - s.ring[own + 3]!;
+      const seenUs = r[answer + 2]! - r[own + 2]!;
       const toleranceNs = 2_000 + NS_PER_UNIT[hit.scaleDtls]! + seenUs * 1e-3;
       if (seenUs > 0 && totalNs + toleranceNs < seenUs * 1000) this.find('total_below_capture_rtt', frame);
     }
@@ -205,7 +235,7 @@ export class FlowPdm {
   }
 
   get restarts(): number {
-    return this.a.psn.restarts + this.b.psn.restarts;
+    return this.a.restarts + this.b.restarts;
   }
 
   findingList(): Finding[] {

@@ -309,11 +309,31 @@ test('throughput: well over a million add() per second (rough, generous bound)',
 });
 
 test('DurationAccumulator: the same stats and sketch bytes below and above the exact-values limit', () => {
-  for (const n of [1, 2, 31, 32, 33, 34, 100]) {
+  for (const n of [1, 2, 7, 8, 9, 10, 31, 32, 33, 34, 100]) {
     const values = delaysNs(n, 100 + n);
     const acc = new DurationAccumulator();
     for (const v of values) acc.add(v);
     const direct = sketchOf(values);
+    assert.equal(acc.count, n);
+    assert.deepEqual(acc.sketchBytes(), direct.serialize(), `n=${n}`);
+    assert.deepEqual(acc.stats(), statsFromSketch(direct), `n=${n}`);
+  }
+});
+
+test('DurationAccumulator: the sketch of the values (negative, sub-ns, zero, huge; around the exact-values limit)', () => {
+  let seed = 4711;
+  const next = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed / 2 ** 32; };
+  for (const n of [1, 3, 4, 5, 31, 32, 33, 34, 200]) {
+    const values: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = next();
+      // RTDs below zero, magnitudes below 1 ns (negative bucket indices), exact zeros, 1e-13
+      // (the zero bucket), and large deltas (65535 × 2^60 as): every store of the sketch is used.
+      values.push(r < 0.2 ? -next() * 1e6 : r < 0.3 ? next() * 0.5 : r < 0.35 ? 0 : r < 0.4 ? 1e-13 : r < 0.45 ? 65535 * 2 ** 60 / 1e9 : next() * 1e8);
+    }
+    const acc = new DurationAccumulator();
+    const direct = new QuantileSketch();
+    for (const v of values) { acc.add(v); direct.add(v); }
     assert.equal(acc.count, n);
     assert.deepEqual(acc.sketchBytes(), direct.serialize(), `n=${n}`);
     assert.deepEqual(acc.stats(), statsFromSketch(direct), `n=${n}`);

@@ -17,16 +17,19 @@ const MIN_INDEXABLE_NS = 1e-12;
  * trading accuracy at the small end for bounded memory (16 KB at most per store).
  */
 const MAX_BUCKETS = 4096;
-const UINT32_MAX = 0xffffffff;
 
 const FORMAT_MAGIC_0 = 0x50; // 'P'
 const FORMAT_MAGIC_1 = 0x51; // 'Q'
 const FORMAT_VERSION = 1;
 
-/** Bucket counts over a contiguous index range, grown on demand. */
+/**
+ * Bucket counts over a contiguous index range, grown on demand. The counts are a plain array:
+ * small integers (V8 Smis, 4 bytes each) while they fit, silently widened by V8 to doubles
+ * (exact to 2^53) when one grows past 2^30 -- far smaller than a Uint32Array, whose ArrayBuffer
+ * and backing store cost ~200 bytes before the first count (100,000 flows × 4 sketches).
+ */
 class DenseStore {
-  /** Uint32 while every count fits; promoted to Float64 (exact to 2^53) when one would overflow. */
-  counts: Uint32Array | Float64Array | null = null;
+  counts: number[] | null = null;
   /** Bucket index of counts[0]. */
   offset = 0;
   /** Lowest and highest index with a non-zero count; lo > hi when empty. */
@@ -41,13 +44,7 @@ class DenseStore {
       counts = this.counts!;
     }
     const i = index - this.offset;
-    const next = counts[i]! + n;
-    if (next > UINT32_MAX && counts instanceof Uint32Array) {
-      this.counts = Float64Array.from(counts);
-      this.counts[i] = next;
-    } else {
-      counts[i] = next;
-    }
+    counts[i] = counts[i]! + n;
     if (this.lo > this.hi) { this.lo = index; this.hi = index; }
     else if (index < this.lo) this.lo = index;
     else if (index > this.hi) this.hi = index;
@@ -60,8 +57,8 @@ class DenseStore {
    */
   private makeRoom(index: number): number {
     if (this.lo > this.hi) {
-      // Empty: a small array around the first index; most flows stay within a few dozen buckets.
-      if (this.counts === null) this.counts = new Uint32Array(16);
+      // Empty: a small array around the first index; most flows stay within a few buckets.
+      if (this.counts === null) this.counts = zeroCounts(8);
       this.offset = index - (this.counts.length >> 1);
       return index;
     }
@@ -76,15 +73,12 @@ class DenseStore {
     }
     const span = hi - lo + 1;
     const length = Math.min(MAX_BUCKETS, Math.max(span + 8, Math.ceil(span * 1.5)));
-    const wide = counts instanceof Float64Array || moved > UINT32_MAX;
-    let grown: Uint32Array | Float64Array = wide ? new Float64Array(length) : new Uint32Array(length);
+    const grown = zeroCounts(length);
     // Put the slack on the side that grew, so a drifting series grows amortised.
     const newOffset = index < this.lo ? hi - length + 1 : lo;
     for (let k = Math.max(this.lo, lo); k <= this.hi; k++) grown[k - newOffset] = counts[k - this.offset]!;
     if (moved > 0) {
-      const total = grown[lo - newOffset]! + moved;
-      if (total > UINT32_MAX && grown instanceof Uint32Array) grown = Float64Array.from(grown);
-      grown[lo - newOffset] = total;
+      grown[lo - newOffset] = grown[lo - newOffset]! + moved;
       this.lo = lo;
     }
     this.counts = grown;
@@ -101,14 +95,47 @@ class DenseStore {
   }
 }
 
-export class QuantileSketch {
+/** `n` zero counts as a packed small-integer array (never holey: holes would read as undefined). */
+function zeroCounts(n: number): number[] {
+  return new Array<number>(n).fill(0);
+}
+
+/** The constants of one relative accuracy, shared by every sketch that uses it (not 5 doubles per sketch). */
+class SketchMapping {
   readonly relativeAccuracy: number;
-  private readonly gamma: number;
-  private readonly logGamma: number;
-  private readonly indexMultiplier: number;
-  private readonly representativeFactor: number;
+  readonly gamma: number;
+  readonly logGamma: number;
+  readonly indexMultiplier: number;
+  readonly representativeFactor: number;
+
+  constructor(relativeAccuracy: number) {
+    this.relativeAccuracy = relativeAccuracy;
+    this.gamma = (1 + relativeAccuracy) / (1 - relativeAccuracy);
+    this.logGamma = Math.log(this.gamma);
+    this.indexMultiplier = 1 / this.logGamma;
+    this.representativeFactor = 2 / (this.gamma + 1);
+  }
+}
+
+const mappings = new Map<number, SketchMapping>();
+
+function mappingFor(relativeAccuracy: number): SketchMapping {
+  let m = mappings.get(relativeAccuracy);
+  if (m === undefined) {
+    m = new SketchMapping(relativeAccuracy);
+    if (mappings.size < 16) mappings.set(relativeAccuracy, m);
+  }
+  return m;
+}
+
+/** An empty store that stays empty: the negative side of most sketches, allocated once. */
+const EMPTY_STORE = new DenseStore();
+
+export class QuantileSketch {
+  private readonly mapping: SketchMapping;
   private readonly positive = new DenseStore();
-  private readonly negative = new DenseStore();
+  /** EMPTY_STORE until the first negative value (RTDs only, and rarely). */
+  private negative = EMPTY_STORE;
   private zeroCount = 0;
   private countValue = 0;
   private sumValue = 0;
@@ -119,13 +146,10 @@ export class QuantileSketch {
     if (!(relativeAccuracy > 0 && relativeAccuracy < 1)) {
       throw new RangeError(`quantile sketch: relative accuracy must be in (0, 1), got ${relativeAccuracy}`);
     }
-    this.relativeAccuracy = relativeAccuracy;
-    this.gamma = (1 + relativeAccuracy) / (1 - relativeAccuracy);
-    this.logGamma = Math.log(this.gamma);
-    this.indexMultiplier = 1 / this.logGamma;
-    this.representativeFactor = 2 / (this.gamma + 1);
+    this.mapping = mappingFor(relativeAccuracy);
   }
 
+  get relativeAccuracy(): number { return this.mapping.relativeAccuracy; }
   get count(): number { return this.countValue; }
   get sum(): number { return this.sumValue; }
   get min(): number | null { return this.countValue === 0 ? null : this.minValue; }
@@ -135,10 +159,10 @@ export class QuantileSketch {
   add(value: number): void {
     if (value > MIN_INDEXABLE_NS) {
       if (value === Infinity) return;
-      this.positive.add(Math.ceil(Math.log(value) * this.indexMultiplier), 1);
+      this.positive.add(Math.ceil(Math.log(value) * this.mapping.indexMultiplier), 1);
     } else if (value < -MIN_INDEXABLE_NS) {
       if (value === -Infinity) return;
-      this.negative.add(Math.ceil(Math.log(-value) * this.indexMultiplier), 1);
+      this.negativeStore().add(Math.ceil(Math.log(-value) * this.mapping.indexMultiplier), 1);
     } else if (value === value) {
       this.zeroCount++;
     } else {
@@ -157,7 +181,7 @@ export class QuantileSketch {
     }
     if (other.countValue === 0) return;
     mergeStore(this.positive, other.positive);
-    mergeStore(this.negative, other.negative);
+    if (!other.negative.isEmpty()) mergeStore(this.negativeStore(), other.negative);
     this.zeroCount += other.zeroCount;
     this.countValue += other.countValue;
     this.sumValue += other.sumValue;
@@ -200,10 +224,15 @@ export class QuantileSketch {
     return Math.min(this.maxValue, Math.max(this.minValue, value));
   }
 
+  private negativeStore(): DenseStore {
+    if (this.negative === EMPTY_STORE) this.negative = new DenseStore();
+    return this.negative;
+  }
+
   private bucketValue(index: number): number {
     // gamma^i · 2/(gamma + 1): the factor is below 1, so this overflows only where gamma^i does
     // (values within a bucket of Number.MAX_VALUE); quantile() clamps that to the exact max.
-    return Math.exp(index * this.logGamma) * this.representativeFactor;
+    return Math.exp(index * this.mapping.logGamma) * this.mapping.representativeFactor;
   }
 
   /**
@@ -255,7 +284,7 @@ export class QuantileSketch {
     if (!isCount(count) || !isCount(zero)) fail('bad count');
     if (!Number.isFinite(sum) || !Number.isFinite(min) || !Number.isFinite(max)) fail('non-finite sum, min or max');
     if (count > 0 && min > max) fail('min above max');
-    for (const store of [sketch.positive, sketch.negative]) {
+    for (const positive of [true, false]) {
       if (off + 8 > bytes.length) fail('truncated store header');
       const lo = view.getInt32(off, true);
       const len = view.getUint32(off + 4, true);
@@ -274,7 +303,7 @@ export class QuantileSketch {
           if (mul > 2 ** 56) fail('bucket count too long');
         }
         if (!Number.isSafeInteger(n)) fail('bucket count out of range');
-        if (n > 0) store.add(lo + k, n);
+        if (n > 0) (positive ? sketch.positive : sketch.negativeStore()).add(lo + k, n);
       }
     }
     if (off !== bytes.length) fail(`${bytes.length - off} trailing bytes`);
@@ -318,10 +347,11 @@ export class DurationAccumulator {
   private values: number[] | null = null;
   private valueCount = 0;
   private sketch: QuantileSketch | null = null;
-  private readonly relativeAccuracy: number;
+  /** Shared per accuracy: a double field would cost every accumulator a boxed number. */
+  private readonly mapping: SketchMapping;
 
   constructor(relativeAccuracy = 0.01) {
-    this.relativeAccuracy = relativeAccuracy;
+    this.mapping = mappingFor(relativeAccuracy);
   }
 
   /** Adds one duration; NaN and ±Infinity are ignored, as in QuantileSketch.add. */
@@ -369,7 +399,7 @@ export class DurationAccumulator {
   }
 
   private buildSketch(): QuantileSketch {
-    const s = new QuantileSketch(this.relativeAccuracy);
+    const s = new QuantileSketch(this.mapping.relativeAccuracy);
     const values = this.values;
     for (let i = 0; i < this.valueCount; i++) s.add(values![i]!);
     return s;
