@@ -21,7 +21,9 @@ export class PsnTracker {
   /** The first PSN of the current epoch (random start check). */
   epochStart = -1;
   /** Bit i of the 128-bit window w0..w3 (w0 low) set: PSN (highest − i) was received. Plain
-   * number fields rather than a typed array: one object fewer to touch per packet. */
+   * number fields rather than a typed array: one object fewer to touch per packet. Signed
+   * 32-bit words (`| 0`, not `>>> 0`): V8 keeps int32 in the field itself, while a word with
+   * bit 31 set as an unsigned number would be a boxed heap number (100,000 flows × 8 words). */
   private w0 = 0;
   private w1 = 0;
   private w2 = 0;
@@ -108,9 +110,9 @@ export class PsnTracker {
     }
     if (n === 0) return;
     const back = 32 - n;
-    this.w3 = ((this.w3 << n) | (this.w2 >>> back)) >>> 0;
-    this.w2 = ((this.w2 << n) | (this.w1 >>> back)) >>> 0;
-    this.w1 = ((this.w1 << n) | (this.w0 >>> back)) >>> 0;
-    this.w0 = (this.w0 << n) >>> 0;
+    this.w3 = (this.w3 << n) | (this.w2 >>> back);
+    this.w2 = (this.w2 << n) | (this.w1 >>> back);
+    this.w1 = (this.w1 << n) | (this.w0 >>> back);
+    this.w0 = this.w0 << n;
   }
 }
