@@ -35,9 +35,10 @@ function recordsOf(bytes: Buffer): string[] {
   return out;
 }
 
-test('worker: every frame arrives intact and in order across ring wrap-arounds (1 B to 256 KiB)', async () => {
+/** Reads the wrap-around capture in a worker and checks every record against recordsOf. */
+async function readWrappingCaptureInWorker(name: string): Promise<string> {
   const { bytes, frames } = wrappingCapture();
-  const path = file('wrap.pcap', bytes);
+  const path = file(name, bytes);
   const seen: string[] = [];
   const s = await readCaptureFile(path, { reader: 'worker' }, (frame, capLen, wireLen, tsUs) => {
     seen.push(`${capLen} ${wireLen} ${tsUs} ${createHash('sha1').update(frame.subarray(0, capLen)).digest('hex')}`);
@@ -46,6 +47,11 @@ test('worker: every frame arrives intact and in order across ring wrap-arounds (
   assert.equal(s.complete, true, s.error ?? '');
   assert.equal(s.delivered, frames);
   assert.deepEqual(seen, recordsOf(bytes));
+  return path;
+}
+
+test('worker: every frame arrives intact and in order across ring wrap-arounds (1 B to 256 KiB)', async () => {
+  await readWrappingCaptureInWorker('wrap.pcap');
 });
 
 test('worker: a callback that throws while the writer waits for room stops the read; the next read works', async () => {
@@ -92,19 +98,10 @@ test('worker: ESP is opened in the worker and replayed here: same decode, no ope
 });
 
 test('worker: a reader worker started early takes the next read, as a fresh one would', async () => {
-  const { bytes, frames } = wrappingCapture();
-  const path = file('prewarm.pcap', bytes);
   prewarmReaderWorker();
   // Let it boot and sit idle first: the read must reach a worker already waiting for it.
   await new Promise((r) => setTimeout(r, 300));
-  const seen: string[] = [];
-  const s = await readCaptureFile(path, { reader: 'worker' }, (frame, capLen, wireLen, tsUs) => {
-    seen.push(`${capLen} ${wireLen} ${tsUs} ${createHash('sha1').update(frame.subarray(0, capLen)).digest('hex')}`);
-  });
-  assert.equal(s.reader, 'worker');
-  assert.equal(s.complete, true, s.error ?? '');
-  assert.equal(s.delivered, frames);
-  assert.deepEqual(seen, recordsOf(bytes));
+  const path = await readWrappingCaptureInWorker('prewarm.pcap');
   assert.equal(takePrewarmedReaderWorker(), null, 'the read used the waiting worker');
   // The next read starts its own worker.
   const again = await read(path, 'worker');
