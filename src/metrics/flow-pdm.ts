@@ -91,6 +91,40 @@ class SenderState extends PsnTracker {
   }
 }
 
+/** Samples logged per flow before they move into per-metric accumulators; the log starts smaller. */
+const LOG_FIRST = 32;
+const LOG_LIMIT = 128;
+
+/** A delta and its scale as one integer below 2^24. */
+function rawDelta(delta: number, scale: number): number {
+  return delta + scale * 0x10000;
+}
+
+/** The value in ns of a rawDelta: the very product observe() computed. */
+function rawDeltaNs(raw: number): number {
+  return (raw % 0x10000) * NS_PER_UNIT[Math.floor(raw / 0x10000)]!;
+}
+
+/** The value in ns of a logged sample of `metric`: an RTD is total − peer delay, as computed when seen. */
+function loggedValueNs(metric: number, raw: number): number {
+  if (metric === RTD || metric === REVERSE_RTD) {
+    const totalRaw = raw % 0x1000000;
+    return rawDeltaNs(totalRaw) - rawDeltaNs((raw - totalRaw) / 0x1000000);
+  }
+  return rawDeltaNs(raw);
+}
+
+function addTo(acc: (DurationAccumulator | null)[], metric: number, valueNs: number): void {
+  let a = acc[metric]!;
+  if (a === null) a = acc[metric] = new DurationAccumulator();
+  a.add(valueNs);
+}
+
+/** rawDelta of the DeltaTLR in the ring slot at `o`. */
+function slotRawDelta(r: readonly number[], o: number): number {
+  return Math.floor(r[o + 1]! / 0x10000);
+}
+
 /** PSNLR of the ring slot at `o`. */
 function slotPsnLastRecv(r: readonly number[], o: number): number {
   return r[o + 1]! % 0x10000;
@@ -114,7 +148,17 @@ export class FlowPdm {
   /** Packets sent by the initiator (A) and by the responder (B). */
   private readonly a = new SenderState(this.ring, 0);
   private readonly b = new SenderState(this.ring, RING_SIZE * SLOT);
-  private readonly acc: (DurationAccumulator | null)[] = [null, null, null, null, null, null];
+  /**
+   * The samples so far, in arrival order, each as one exact integer: metric + 8 × its raw PDM
+   * fields (rawDelta: delta + 2^16 × scale; an RTD: the total's rawDelta + 2^24 × the peer
+   * delay's), from which the value in ns is computed again with the same arithmetic. One array
+   * for all metrics instead of an accumulator and an array per metric: ~460 bytes less per
+   * flow. When it is full every sample moves into per-metric accumulators (`acc`); the
+   * statistics are the same either way.
+   */
+  private log: number[] | null = null;
+  private logCount = 0;
+  private acc: (DurationAccumulator | null)[] | null = null;
   /** At most one entry per code (a handful): an array is smaller than a Map for every flow. */
   private findings: Finding[] | null = null;
   private readonly flowIndex: number;
@@ -166,7 +210,9 @@ export class FlowPdm {
     const fresh = s.prevPsnLastRecv < 0 || !s.hadState || hit.psnLastRecv !== s.prevPsnLastRecv;
     if (fresh && !startSignature) {
       if (peer.highest >= 0 && !peer.hasReached(hit.psnLastRecv)) this.find('psnlr_unknown', frame);
-      if (deltaLastRecvNs > 0) this.sample(fromInitiator ? REVERSE_SERVER_DELAY : SERVER_DELAY, deltaLastRecvNs, psn, tsUs, frame);
+      if (deltaLastRecvNs > 0) {
+        this.sample(fromInitiator ? REVERSE_SERVER_DELAY : SERVER_DELAY, deltaLastRecvNs, rawDelta(hit.deltaLastRecv, hit.scaleDtlr), psn, tsUs, frame);
+      }
       if (hit.deltaLastSent !== 0) this.roundTrip(s, peer, hit, fromInitiator, tsUs, frame);
     }
     s.prevPsnLastRecv = hit.psnLastRecv;
@@ -177,8 +223,9 @@ export class FlowPdm {
   /** DeltaTLS gives the total; minus the peer's DeltaTLR in the packet PSNLR names, the RTD. */
   private roundTrip(s: SenderState, peer: SenderState, hit: PdmHit, fromInitiator: boolean, tsUs: number, frame: number): void {
     const totalNs = hit.deltaLastSent * NS_PER_UNIT[hit.scaleDtls]!;
+    const totalRaw = rawDelta(hit.deltaLastSent, hit.scaleDtls);
     const psn = hit.psnThisPkt;
-    this.sample(fromInitiator ? TOTAL : REVERSE_TOTAL, totalNs, psn, tsUs, frame);
+    this.sample(fromInitiator ? TOTAL : REVERSE_TOTAL, totalNs, totalRaw, psn, tsUs, frame);
     const answer = peer.find(hit.psnLastRecv);
     if (answer < 0) return;
     const r = this.ring;
@@ -188,7 +235,7 @@ export class FlowPdm {
     const previousPsn = (psn - 1) & 0xffff;
     if (peerDelayNs <= 0 || slotPsnLastRecv(r, answer) !== previousPsn) return;
     const rtdNs = totalNs - peerDelayNs;
-    this.sample(fromInitiator ? RTD : REVERSE_RTD, rtdNs, psn, tsUs, frame);
+    this.sample(fromInitiator ? RTD : REVERSE_RTD, rtdNs, totalRaw + slotRawDelta(r, answer) * 0x1000000, psn, tsUs, frame);
     if (rtdNs < 0) this.find('rtd_negative', frame);
     const own = s.find(previousPsn);
     if (own >= 0) {
@@ -199,11 +246,47 @@ export class FlowPdm {
     }
   }
 
-  private sample(metric: number, valueNs: number, psn: number, tsUs: number, frame: number): void {
-    let acc = this.acc[metric]!;
-    if (acc === null) acc = this.acc[metric] = new DurationAccumulator();
-    acc.add(valueNs);
+  private sample(metric: number, valueNs: number, raw: number, psn: number, tsUs: number, frame: number): void {
+    const acc = this.acc;
+    if (acc !== null) {
+      addTo(acc, metric, valueNs);
+    } else {
+      let log = this.log;
+      const n = this.logCount;
+      if (log === null) {
+        log = this.log = doubleArray(LOG_FIRST);
+      } else if (n === log.length) {
+        if (n === LOG_LIMIT) {
+          this.acc = this.accumulators();
+          this.log = null;
+          this.logCount = 0;
+          addTo(this.acc, metric, valueNs);
+          log = null;
+        } else {
+          // One step (not doubling): with 100,000 flows open, an outgrown array is promoted garbage.
+          const grown = doubleArray(LOG_LIMIT);
+          for (let i = 0; i < n; i++) grown[i] = log[i]!;
+          log = this.log = grown;
+        }
+      }
+      if (log !== null) {
+        log[n] = metric + 8 * raw;
+        this.logCount = n + 1;
+      }
+    }
     this.observer?.onSample?.({ flow_index: this.flowIndex, ts_us: tsUs, metric: METRICS[metric]!, value_ns: valueNs, psn, frame });
+  }
+
+  /** Per-metric accumulators of every logged sample (in arrival order). */
+  private accumulators(): (DurationAccumulator | null)[] {
+    const acc: (DurationAccumulator | null)[] = [null, null, null, null, null, null];
+    const log = this.log;
+    for (let i = 0; i < this.logCount; i++) {
+      const code = log![i]!;
+      const metric = code % 8;
+      addTo(acc, metric, loggedValueNs(metric, (code - metric) / 8));
+    }
+    return acc;
   }
 
   private event(fromInitiator: boolean, kind: PsnEvent['kind'], count: number, psn: number, tsUs: number, frame: number): void {
@@ -221,8 +304,19 @@ export class FlowPdm {
     this.findings.push({ code, message: message ?? FINDINGS[code], count: 1, first_frame: frame });
   }
 
+  /** The statistics of one metric (built from the log while samples are logged); null without samples. */
   accumulator(metric: MetricName): DurationAccumulator | null {
-    return this.acc[METRICS.indexOf(metric)]!;
+    const m = METRICS.indexOf(metric);
+    if (this.acc !== null) return this.acc[m]!;
+    let out: DurationAccumulator | null = null;
+    const log = this.log;
+    for (let i = 0; i < this.logCount; i++) {
+      const code = log![i]!;
+      if (code % 8 !== m) continue;
+      out ??= new DurationAccumulator();
+      out.add(loggedValueNs(m, (code - m) / 8));
+    }
+    return out;
   }
 
   psnCounters(fromInitiator: boolean): PsnCounters {
