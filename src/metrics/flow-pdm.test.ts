@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { PdmHit } from '../decode/packet.js';
 import { encodePdmDeltaNs, pdmDeltaNs } from '../wire/pdm.js';
 import { FlowPdm } from './flow-pdm.js';
+import { DurationAccumulator } from './sketch.js';
 import type { Sample } from './types.js';
 
 const S = 1_000_000_000n; // ns per second
@@ -126,4 +127,36 @@ test('PSNLR 0 is a genuine PSN once the sender has received something', () => {
   flow.observe(hit(501, 0, 1_000n, 9_000_000n), true, 2, 3);   // A answers PSN 0: a fresh total
   assert.equal(flow.accumulator('total')!.count, 1);
   assert.equal(flow.accumulator('rtd')!.count, 1);
+});
+
+test('statistics from the per-flow sample log equal an accumulator fed with the reported samples, below and above the log limit', () => {
+  // Exchanges A→B→A with server delays and totals over scales 0..60 and negative RTDs (a
+  // server delay above the total), so every metric and both RTD signs go through the log's
+  // integer encoding; 10 exchanges stay in the log, 200 overflow it (128 samples).
+  let seed = 99;
+  const next = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed / 2 ** 32; };
+  const ns = (): bigint => BigInt(Math.floor(next() * 2 ** Math.floor(next() * 60)));
+  for (const exchanges of [10, 200]) {
+    const samples: Sample[] = [];
+    const flow = new FlowPdm(0, { onSample: (s) => samples.push(s) });
+    let frame = 0;
+    let a = 1000, b = 40000;
+    flow.observe(hit(a, 0, 0n, 0n), true, 0, ++frame);
+    for (let i = 0; i < exchanges; i++) {
+      flow.observe(hit(b, a, ns(), ns()), false, frame * 10, ++frame);
+      a = (a + 1) & 0xffff;
+      flow.observe(hit(a, b, ns(), ns()), true, frame * 10, ++frame);
+      b = (b + 1) & 0xffff;
+    }
+    for (const metric of ['server_delay', 'total', 'rtd', 'reverse_server_delay', 'reverse_total', 'reverse_rtd'] as const) {
+      const direct = new DurationAccumulator();
+      for (const s of samples) if (s.metric === metric) direct.add(s.value_ns);
+      const got = flow.accumulator(metric);
+      if (direct.count === 0) { assert.equal(got, null, metric); continue; }
+      assert.deepEqual(got!.stats(), direct.stats(), `${metric} after ${exchanges} exchanges`);
+      assert.deepEqual(got!.sketchBytes(), direct.sketchBytes(), `${metric} after ${exchanges} exchanges`);
+    }
+    assert.ok(samples.some((s) => s.metric === 'rtd' && s.value_ns < 0), 'a negative RTD was exercised');
+    assert.ok(samples.length > (exchanges === 200 ? 128 : 0));
+  }
 });
