@@ -46,7 +46,9 @@ function firstJsonLine(child: ChildProcess, what: string): Promise<Record<string
     lines.once('line', (line) => {
       try { resolve(JSON.parse(line) as Record<string, unknown>); } catch { reject(new Error(`${what}: ${line}`)); }
     });
-    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}: ${stderr.trim()}`)));
+    // 'close', not 'exit': 'exit' can come before the last stdout line has been read, which
+    // turned a child that printed its result and exited 0 into a failure.
+    child.once('close', (code) => reject(new Error(`${what} exited with ${code}: ${stderr.trim()}`)));
   });
 }
 
@@ -72,7 +74,7 @@ export async function runLiveBurst(count: number, options: BurstOptions = {}): P
       const l = lines.shift();
       if (l !== undefined) { resolve(l); return; }
       waiters.push(resolve);
-      capture.once('exit', (code) => reject(new Error(`burst capture exited with ${code}: ${captureErr.trim()}`)));
+      capture.once('close', (code) => reject(new Error(`burst capture exited with ${code}: ${captureErr.trim()}`)));
     });
     await nextLine(); // {"ready":true}
     const injector = spawn(process.execPath, [INJECT_JS, JSON.stringify({ iface, prefix, flows, exchanges, ratePps: options.ratePps ?? 0 })],
