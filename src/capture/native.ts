@@ -93,7 +93,7 @@ let readerWorkers = 0;
 
 /** Whether this thread has loaded node_pcap (then no other thread may: native.md §1.8). */
 export function pcapLoadedHere(): boolean {
-  return bindingLoaded !== null || loaded !== null;
+  return bindingLoaded !== null;
 }
 
 /** Bookkeeping of file-reader worker threads that hold node_pcap (offline.ts). */
@@ -104,10 +104,7 @@ export function readerWorkersAlive(change: number): void {
 /** Loads the addon once; routes libpcap warnings (pcap_lookupnet on IPv6-only links) to `setPcapWarningSink`. */
 export function pcapModule(): PcapModule {
   if (loaded === null) {
-    if (readerWorkers > 0) {
-      // Loading it here now would fail with "Module did not self-register" (native.md §1.8).
-      throw new Error('libpcap is held by the capture-file reader thread; open the live capture after the file is read');
-    }
+    pcapBinding(); // the one place that loads the addon (and refuses while a reader holds it)
     const mod = createRequire(import.meta.url)('pcap') as PcapModule;
     // The default handler prints "warning: … - this may not actually work" on stderr.
     mod.warningHandler = (text: string) => { warningSink?.(String(text)); };
@@ -119,11 +116,12 @@ export function pcapModule(): PcapModule {
 /**
  * The addon without pcap.js: pcap.js also loads node_pcap's own protocol decoders, TCP tracker
  * and DNS cache (~15 ms of every start, unused here). Offline reading needs only the session
- * class. pcap.js, when live capture loads it later, requires the same file: one copy.
+ * class. pcap.js (pcapModule, for live capture) requires the same file: one copy.
  */
 function pcapBinding(): PcapBinding {
   if (bindingLoaded === null) {
-    if (readerWorkers > 0 && loaded === null) {
+    if (readerWorkers > 0) {
+      // Loading it here now would fail with "Module did not self-register" (native.md §1.8).
       throw new Error('libpcap is held by the capture-file reader thread; open the live capture after the file is read');
     }
     bindingLoaded = createRequire(import.meta.url)('pcap/build/Release/pcap_binding') as PcapBinding;

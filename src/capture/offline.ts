@@ -108,17 +108,17 @@ export interface DrainResult {
 
 /**
  * Opens `path` with node_pcap (in the calling thread) and calls `onPacket` with libpcap's shared
- * buffer and the 16-byte header (sec, usec, caplen, len in host order; also as `words`) for every
- * packet, until the end of the file or `onPacket` returns false. `onPacket` must not throw.
+ * buffer and its header words (HEADER_*: sec, usec, caplen, len) for every packet, until the end
+ * of the file or `onPacket` returns false. `onPacket` must not throw.
  */
 export function drainWithLibpcap(path: string, filter: string,
-  onPacket: (buf: Buffer, header: Buffer, words: Uint32Array) => boolean): Promise<DrainResult> {
+  onPacket: (buf: Buffer, header: Uint32Array) => boolean): Promise<DrainResult> {
   return new Promise<DrainResult>((resolve) => {
     let stopped = false;
     let session: OfflineSession | null = null;
     const hook = (): void => {
       if (stopped || session === null) return;
-      if (!onPacket(session.buf, session.header, session.headerWords)) {
+      if (!onPacket(session.buf, session.headerWords)) {
         stopped = true;
         session.native.close(); // pcap_breakloop: the next pcap_dispatch returns -2 and frees the handle
       }
@@ -204,7 +204,7 @@ export async function readCaptureFile(path: string, options: ReadOptions, onFram
   const delivery = new Delivery(onFrame, head.recordHeaderBytes);
   const drained = reader === 'worker'
     ? await readInWorker({ path, filter, esp: options.esp, linkType: head.linkType }, delivery)
-    : await drainWithLibpcap(path, filter, (buf, _h, w) => {
+    : await drainWithLibpcap(path, filter, (buf, w) => {
       const capLen = w[HEADER_CAPLEN]!;
       return delivery.deliver(buf, capLen <= buf.length ? capLen : buf.length, w[HEADER_WIRELEN]!,
         w[HEADER_SEC]! * 1e6 + w[HEADER_USEC]!);

@@ -40,7 +40,7 @@ try {
   const failed = (err: unknown): string =>
     `${path}: opening ESP in the reader thread failed: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]!;
   let stopped = false;
-  result = await drainWithLibpcap(path, filter, (buf, _h, w) => {
+  result = await drainWithLibpcap(path, filter, (buf, w) => {
     const capLen = Math.min(w[HEADER_CAPLEN]!, buf.length);
     const wireLen = w[HEADER_WIRELEN]!;
     const sec = w[HEADER_SEC]!;
