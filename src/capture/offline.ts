@@ -16,7 +16,7 @@ import { Worker } from 'node:worker_threads';
 
 import type { EspPreOpen, EspPreOpenRequest } from './esp-preopen.js';
 import { createRingBuffer, FrameRingReader, RECORD_ANNOTATION_WORDS, RECORD_WORDS_BEFORE_FRAME } from './frame-ring.js';
-import { READER_WORKER_URL, takePrewarmedReaderWorker, WORKER_MIN_BYTES } from './reader-prewarm.js';
+import { READER_WORKER_URL, readerModeFromEnv, takePrewarmedReaderWorker, WORKER_MIN_BYTES } from './reader-prewarm.js';
 import {
   HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, linkTypeNumber, type NativeSessionBinding, type OfflineSession,
   openOfflineSession, pcapLoadedHere, readerWorkersAlive,
@@ -231,9 +231,7 @@ export async function readCaptureFile(path: string, options: ReadOptions, onFram
 }
 
 function chooseReader(requested: ReaderMode | undefined, fileBytes: number): 'thread' | 'worker' {
-  const env = process.env['PDMSCOPE_READER'];
-  const mode = requested !== undefined && requested !== 'auto' ? requested
-    : env === 'thread' || env === 'worker' ? env : 'auto';
+  const mode = requested !== undefined && requested !== 'auto' ? requested : readerModeFromEnv();
   // Once this thread has loaded node_pcap no worker can (native.md §1.8): read here instead.
   if (pcapLoadedHere()) return 'thread';
   if (mode === 'auto') return fileBytes >= WORKER_MIN_BYTES ? 'worker' : 'thread';

@@ -12,6 +12,12 @@ import { Worker } from 'node:worker_threads';
 /** Below this size a worker's start-up (tens of ms) costs more than it saves. */
 export const WORKER_MIN_BYTES = 8 * 1024 * 1024;
 
+/** PDMSCOPE_READER: `thread` or `worker` forces where libpcap reads files; anything else is auto. */
+export function readerModeFromEnv(): 'auto' | 'thread' | 'worker' {
+  const env = process.env['PDMSCOPE_READER'];
+  return env === 'thread' || env === 'worker' ? env : 'auto';
+}
+
 export const READER_WORKER_URL = new URL('./reader-worker.js', import.meta.url);
 
 let idle: Worker | null = null;

@@ -5,15 +5,16 @@
 // CLI (cli.ts) and its command.
 
 import { statSync } from 'node:fs';
-import { prewarmReaderWorker, WORKER_MIN_BYTES } from '../capture/reader-prewarm.js';
+import { prewarmReaderWorker, readerModeFromEnv, WORKER_MIN_BYTES } from '../capture/reader-prewarm.js';
+import { commandWord } from './commands/index.js';
 
 /** Commands that read capture files through readCaptureFile. */
 const FILE_READING_COMMANDS = new Set(['analyze', 'packets']);
 
 function wantsReaderWorker(argv: readonly string[]): boolean {
-  const command = argv.find((a) => !a.startsWith('-'));
+  const command = commandWord(argv);
   if (command === undefined || !FILE_READING_COMMANDS.has(command)) return false;
-  const mode = process.env['PDMSCOPE_READER'];
+  const mode = readerModeFromEnv();
   if (mode === 'thread') return false;
   if (mode === 'worker') return true;
   // Option values are among these words too; a large file named by one (rare) only costs an idle

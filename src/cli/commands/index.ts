@@ -23,12 +23,17 @@ const LOADERS: Record<string, () => Promise<AnyCommand>> = {
 export const COMMAND_NAMES: readonly string[] = Object.keys(LOADERS);
 
 /**
- * The commands yargs needs for these arguments: only the named one when the first word names
- * a command (pdmscope has no global option that takes a value, so that word is the command),
- * else all of them.
+ * The command these arguments name, or undefined: their first word that is not an option
+ * (pdmscope has no global option that takes a value, so that word is the command).
  */
-export async function commandsFor(argv: readonly string[]): Promise<AnyCommand[]> {
+export function commandWord(argv: readonly string[]): string | undefined {
   const first = argv.find((a) => !a.startsWith('-'));
-  const only = first !== undefined && Object.hasOwn(LOADERS, first) ? [first] : COMMAND_NAMES;
+  return first !== undefined && Object.hasOwn(LOADERS, first) ? first : undefined;
+}
+
+/** The commands yargs needs for these arguments: only the named one, else all of them. */
+export async function commandsFor(argv: readonly string[]): Promise<AnyCommand[]> {
+  const named = commandWord(argv);
+  const only = named !== undefined ? [named] : COMMAND_NAMES;
   return Promise.all(only.map((name) => LOADERS[name]!()));
 }
