@@ -170,7 +170,6 @@ export class EspSaOpener implements EspOpener {
     }
   }
 
-
   /**
    * True when opening this packet neither reads nor changes state kept between packets, so any
    * thread holding an opener built from the same records gets the same outcome: every SA without
@@ -180,12 +179,8 @@ export class EspSaOpener implements EspOpener {
    */
   opensStatelessly(buf: Uint8Array, espOff: number, end: number, addrBuf: Uint8Array, srcOff: number, dstOff: number): boolean {
     if (espOff + ESP_HEADER_LEN > end) return true;
-    const candidates = this.bySpi.get(readU32(buf, espOff)) ?? this.anySpi;
-    for (let i = 0; i < candidates.length; i++) {
-      const sa = candidates[i]!;
-      if (sa.matches(addrBuf, srcOff, dstOff)) return !sa.record.esn || sa.kind === 'unsupported';
-    }
-    return true;
+    const sa = this.lookup(readU32(buf, espOff), addrBuf, srcOff, dstOff);
+    return sa === null || !sa.record.esn || sa.kind === 'unsupported';
   }
 
   open(buf: Uint8Array, espOff: number, end: number,
@@ -197,13 +192,10 @@ export class EspSaOpener implements EspOpener {
       return;
     }
     const spi = readU32(buf, espOff);
-    const candidates = this.bySpi.get(spi) ?? this.anySpi;
-    for (let i = 0; i < candidates.length; i++) {
-      const sa = candidates[i]!;
-      if (sa.matches(addrBuf, srcOff, dstOff)) {
-        this.openWithSa(sa, spi, buf, espOff, end, out);
-        return;
-      }
+    const sa = this.lookup(spi, addrBuf, srcOff, dstOff);
+    if (sa !== null) {
+      this.openWithSa(sa, spi, buf, espOff, end, out);
+      return;
     }
     if (this.nullHeuristic && this.tryNullHeuristic(buf, espOff, end, addrBuf, srcOff, dstOff, out)) return;
     out.status = 'no_sa';
@@ -362,15 +354,15 @@ export class EspSaOpener implements EspOpener {
    */
   openWithKeystream(buf: Uint8Array, espOff: number, end: number, addrBuf: Uint8Array, srcOff: number, dstOff: number,
     ks: Uint8Array, ksOff: number, ksLength: number, out: EspOpenResult): void {
-    const sa = espOff + ESP_HEADER_LEN <= end ? this.lookup(readU32(buf, espOff), addrBuf, srcOff, dstOff) : null;
-    if (sa === null || sa.kind !== 'gcm' || sa.record.esn) {
+    const sa = this.statelessGcmSa(buf, espOff, end, addrBuf, srcOff, dstOff);
+    if (sa === null) {
       this.open(buf, espOff, end, addrBuf, srcOff, dstOff, out);
       return;
     }
     const ctOff = espOff + ESP_HEADER_LEN + sa.ivLength;
     const icvOff = end - sa.icvLength;
     const ctLen = icvOff - ctOff;
-    if (ctLen < 2 || ksLength !== gcmKeystreamLength(ctLen) || ksOff < 0 || ksOff + ksLength > ks.length) {
+    if (ksLength !== gcmKeystreamLength(ctLen) || ksOff < 0 || ksOff + ksLength > ks.length) {
       this.open(buf, espOff, end, addrBuf, srcOff, dstOff, out);
       return;
     }
@@ -390,17 +382,26 @@ export class EspSaOpener implements EspOpener {
     return null;
   }
 
+  /**
+   * The SA of a packet whose outcome depends on its bytes and the keys alone (AES-GCM without
+   * ESN: see opensStatelessly) and that is long enough to open; null for any other (open reports it).
+   */
+  private statelessGcmSa(buf: Uint8Array, espOff: number, end: number, addrBuf: Uint8Array, srcOff: number, dstOff: number): SaRuntime | null {
+    if (espOff + ESP_HEADER_LEN > end) return null;
+    const sa = this.lookup(readU32(buf, espOff), addrBuf, srcOff, dstOff);
+    if (sa === null || sa.kind !== 'gcm' || sa.record.esn) return null;
+    return end - sa.icvLength - (espOff + ESP_HEADER_LEN + sa.ivLength) < 2 ? null : sa;
+  }
+
   /** Queues an AES-GCM packet of an SA without ESN (`full`: with its GHASH); -1 for any other. */
   private queue(buf: Uint8Array, espOff: number, end: number, addrBuf: Uint8Array, srcOff: number, dstOff: number, full: boolean): number {
-    if (espOff + ESP_HEADER_LEN > end) return -1;
+    const sa = this.statelessGcmSa(buf, espOff, end, addrBuf, srcOff, dstOff);
+    if (sa === null) return -1;
     const spi = readU32(buf, espOff);
-    const sa = this.lookup(spi, addrBuf, srcOff, dstOff);
-    if (sa === null || sa.kind !== 'gcm' || sa.record.esn) return -1;
     const ivOff = espOff + ESP_HEADER_LEN;
     const ctOff = ivOff + sa.ivLength;
     const icvOff = end - sa.icvLength;
     const ctLen = icvOff - ctOff;
-    if (ctLen < 2) return -1; // open reports it
     const gcm = sa.gcm!;
     if (gcm.queued === 0) this.queuedSas.push(sa);
     const nonce = this.gcmNonce(sa, buf, ivOff);
