@@ -211,12 +211,8 @@ export class Analyzer {
     if (f.metrics === null && !this.opts.allFlows) return;
     this.ended.push(f);
     const pdm = f.metrics as FlowPdm | null;
-    if (pdm !== null) {
-      for (const psn of pdm.startPsns()) {
-        this.seenStarts++;
-        if (psn <= 1) this.lowStartCount++;
-      }
-    }
+    if (pdm !== null) this.seenStarts += pdm.startPsns().length;
+    this.lowStartCount += lowStartsOf(f);
   }
 
   private record(f: Flow, withSketches: boolean): FlowRecord {

@@ -8,7 +8,7 @@
 
 import type { PdmHit } from '../decode/packet.js';
 import { PsnTracker, type PsnVerdict } from '../flow/psn.js';
-import { DurationAccumulator, doubleArray } from './sketch.js';
+import { DurationAccumulator, boundedLogRoom, doubleArray } from './sketch.js';
 import type { Finding, PsnCounters, PsnEvent, Sample } from './types.js';
 
 export const METRICS = ['server_delay', 'total', 'rtd', 'reverse_server_delay', 'reverse_total', 'reverse_rtd'] as const;
@@ -132,9 +132,7 @@ function slotPsnLastRecv(r: readonly number[], o: number): number {
 
 /** DeltaTLR of the ring slot at `o` in ns: the same product as when the packet was seen. */
 function slotDeltaLastRecvNs(r: readonly number[], o: number): number {
-  const packed = r[o + 1]!;
-  const delta = Math.floor(packed / 0x10000) % 0x10000;
-  return delta * NS_PER_UNIT[Math.floor(packed / 0x100000000)]!;
+  return rawDeltaNs(slotRawDelta(r, o));
 }
 
 export class FlowPdm {
@@ -251,25 +249,15 @@ export class FlowPdm {
     if (acc !== null) {
       addTo(acc, metric, valueNs);
     } else {
-      let log = this.log;
       const n = this.logCount;
+      const log = boundedLogRoom(this.log, n, LOG_FIRST, LOG_LIMIT);
       if (log === null) {
-        log = this.log = doubleArray(LOG_FIRST);
-      } else if (n === log.length) {
-        if (n === LOG_LIMIT) {
-          this.acc = this.accumulators();
-          this.log = null;
-          this.logCount = 0;
-          addTo(this.acc, metric, valueNs);
-          log = null;
-        } else {
-          // One step (not doubling): with 100,000 flows open, an outgrown array is promoted garbage.
-          const grown = doubleArray(LOG_LIMIT);
-          for (let i = 0; i < n; i++) grown[i] = log[i]!;
-          log = this.log = grown;
-        }
-      }
-      if (log !== null) {
+        this.acc = this.replayLog(-1);
+        this.log = null;
+        this.logCount = 0;
+        addTo(this.acc, metric, valueNs);
+      } else {
+        this.log = log;
         log[n] = metric + 8 * raw;
         this.logCount = n + 1;
       }
@@ -277,14 +265,14 @@ export class FlowPdm {
     this.observer?.onSample?.({ flow_index: this.flowIndex, ts_us: tsUs, metric: METRICS[metric]!, value_ns: valueNs, psn, frame });
   }
 
-  /** Per-metric accumulators of every logged sample (in arrival order). */
-  private accumulators(): (DurationAccumulator | null)[] {
+  /** Per-metric accumulators of the logged samples of `only` (every metric: -1), in arrival order. */
+  private replayLog(only: number): (DurationAccumulator | null)[] {
     const acc: (DurationAccumulator | null)[] = [null, null, null, null, null, null];
     const log = this.log;
     for (let i = 0; i < this.logCount; i++) {
       const code = log![i]!;
       const metric = code % 8;
-      addTo(acc, metric, loggedValueNs(metric, (code - metric) / 8));
+      if (only < 0 || metric === only) addTo(acc, metric, loggedValueNs(metric, (code - metric) / 8));
     }
     return acc;
   }
@@ -307,16 +295,7 @@ export class FlowPdm {
   /** The statistics of one metric (built from the log while samples are logged); null without samples. */
   accumulator(metric: MetricName): DurationAccumulator | null {
     const m = METRICS.indexOf(metric);
-    if (this.acc !== null) return this.acc[m]!;
-    let out: DurationAccumulator | null = null;
-    const log = this.log;
-    for (let i = 0; i < this.logCount; i++) {
-      const code = log![i]!;
-      if (code % 8 !== m) continue;
-      out ??= new DurationAccumulator();
-      out.add(loggedValueNs(m, (code - m) / 8));
-    }
-    return out;
+    return (this.acc ?? this.replayLog(m))[m]!;
   }
 
   psnCounters(fromInitiator: boolean): PsnCounters {

@@ -360,22 +360,16 @@ export class DurationAccumulator {
   add(valueNs: number): void {
     if (this.sketch !== null) { this.sketch.add(valueNs); return; }
     if (valueNs - valueNs !== 0) return; // NaN or ±Infinity
-    let values = this.values;
     const n = this.valueCount;
+    const values = boundedLogRoom(this.values, n, 8, EXACT_VALUES_LIMIT);
     if (values === null) {
-      values = this.values = doubleArray(8);
-    } else if (n === values.length) {
-      if (n === EXACT_VALUES_LIMIT) {
-        this.sketch = this.buildSketch();
-        this.sketch.add(valueNs);
-        this.values = null;
-        this.valueCount = 0;
-        return;
-      }
-      const grown = doubleArray(EXACT_VALUES_LIMIT);
-      for (let i = 0; i < n; i++) grown[i] = values[i]!;
-      values = this.values = grown;
+      this.sketch = this.buildSketch();
+      this.sketch.add(valueNs);
+      this.values = null;
+      this.valueCount = 0;
+      return;
     }
+    this.values = values;
     values[n] = valueNs;
     this.valueCount = n + 1;
   }
@@ -409,6 +403,22 @@ export class DurationAccumulator {
 }
 
 /** An array of `n` slots whose elements are stored as unboxed doubles (never boxed numbers). */
+/**
+ * The array to write entry `n` of a bounded log into: `log` while it has room; else a new array
+ * of `first` entries (no log yet) or of `limit` with the `n` entries copied; null once `limit`
+ * entries are there (the caller moves them elsewhere). One step to the limit, not doubling: with
+ * 100,000 flows open, every outgrown array has been promoted, and old-generation garbage is RSS
+ * until the next full collection.
+ */
+export function boundedLogRoom(log: number[] | null, n: number, first: number, limit: number): number[] | null {
+  if (log === null) return doubleArray(first);
+  if (n < log.length) return log;
+  if (n >= limit) return null;
+  const grown = doubleArray(limit);
+  for (let i = 0; i < n; i++) grown[i] = log[i]!;
+  return grown;
+}
+
 export function doubleArray(n: number): number[] {
   const a = new Array<number>(n);
   a[0] = 0.5; // a double first fixes the elements kind
