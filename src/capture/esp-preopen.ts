@@ -156,15 +156,11 @@ export class EspFrameAnnotator {
         if (ticket >= 0 && meta[m + M_KEYSTREAM_ONLY] !== 0) {
           const at = real.queuedKeystream(ticket);
           const length = real.lastKeystreamLength;
-          const need = espKeystreamWords(length);
-          if (need > this.finishedWords.length) this.finishedWords = new Int32Array(need * 2);
-          notes = this.finishedWords;
+          notes = this.finishedRoom(espKeystreamWords(length));
           noteWords = encodeEspKeystream(real.lastKeystream, at, length, notes);
         } else if (ticket >= 0) {
           real.finishQueued(ticket, frame, 0, out);
-          const need = espOutcomeWords(out);
-          if (need > this.finishedWords.length) this.finishedWords = new Int32Array(need * 2);
-          notes = this.finishedWords;
+          notes = this.finishedRoom(espOutcomeWords(out));
           noteWords = encodeEspOutcome(out, frame, notes);
         } else {
           noteWords = meta[m + M_NOTE_WORDS]!;
@@ -179,6 +175,12 @@ export class EspFrameAnnotator {
       real.clearQueue();
     }
     return goOn;
+  }
+
+  /** The scratch for a finished annotation of `words` words, grown when it is too small. */
+  private finishedRoom(words: number): Int32Array {
+    if (words > this.finishedWords.length) this.finishedWords = new Int32Array(words * 2);
+    return this.finishedWords;
   }
 }
 
