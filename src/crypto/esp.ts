@@ -150,6 +150,7 @@ export class EspSaOpener implements EspOpener {
   private readonly aad = Buffer.alloc(12);
   private readonly seqHigh = Buffer.alloc(4);
   private readonly ctrIv = Buffer.alloc(16);
+  private readonly layout = new EspLayout();
   /** The queue (openOrQueue): SAs with queued packets, and the packets in ticket order. */
   private readonly queuedSas: SaRuntime[] = [];
   /** Reused: tickets[0, ticketCount) are live. */
@@ -208,10 +209,7 @@ export class EspSaOpener implements EspOpener {
       out.detail = `spi ${hex32(spi)}: ${sa.record.encryption} (${sa.record.origin}) is not supported by pdmscope`;
       return;
     }
-    const ivOff = espOff + ESP_HEADER_LEN;
-    const ctOff = ivOff + sa.ivLength;
-    const icvOff = end - sa.icvLength;
-    const ctLen = icvOff - ctOff;
+    const { ivOff, ctOff, icvOff, ctLen } = this.layout.of(sa, espOff, end);
     if (ctLen < 2 || (sa.kind === 'cbc' && ctLen < sa.blockLength)) {
       out.status = 'truncated';
       out.detail = `spi ${hex32(spi)}: ${end - espOff} bytes, too short for ${sa.record.encryption} with a ${sa.icvLength}-byte ICV`;
@@ -359,9 +357,7 @@ export class EspSaOpener implements EspOpener {
       this.open(buf, espOff, end, addrBuf, srcOff, dstOff, out);
       return;
     }
-    const ctOff = espOff + ESP_HEADER_LEN + sa.ivLength;
-    const icvOff = end - sa.icvLength;
-    const ctLen = icvOff - ctOff;
+    const { ctOff, icvOff, ctLen } = this.layout;
     if (ksLength !== gcmKeystreamLength(ctLen) || ksOff < 0 || ksOff + ksLength > ks.length) {
       this.open(buf, espOff, end, addrBuf, srcOff, dstOff, out);
       return;
@@ -384,13 +380,14 @@ export class EspSaOpener implements EspOpener {
 
   /**
    * The SA of a packet whose outcome depends on its bytes and the keys alone (AES-GCM without
-   * ESN: see opensStatelessly) and that is long enough to open; null for any other (open reports it).
+   * ESN: see opensStatelessly) and that is long enough to open, with `layout` describing the
+   * packet; null for any other (open reports it).
    */
   private statelessGcmSa(buf: Uint8Array, espOff: number, end: number, addrBuf: Uint8Array, srcOff: number, dstOff: number): SaRuntime | null {
     if (espOff + ESP_HEADER_LEN > end) return null;
     const sa = this.lookup(readU32(buf, espOff), addrBuf, srcOff, dstOff);
     if (sa === null || sa.kind !== 'gcm' || sa.record.esn) return null;
-    return end - sa.icvLength - (espOff + ESP_HEADER_LEN + sa.ivLength) < 2 ? null : sa;
+    return this.layout.of(sa, espOff, end).ctLen < 2 ? null : sa;
   }
 
   /** Queues an AES-GCM packet of an SA without ESN (`full`: with its GHASH); -1 for any other. */
@@ -398,10 +395,7 @@ export class EspSaOpener implements EspOpener {
     const sa = this.statelessGcmSa(buf, espOff, end, addrBuf, srcOff, dstOff);
     if (sa === null) return -1;
     const spi = readU32(buf, espOff);
-    const ivOff = espOff + ESP_HEADER_LEN;
-    const ctOff = ivOff + sa.ivLength;
-    const icvOff = end - sa.icvLength;
-    const ctLen = icvOff - ctOff;
+    const { ivOff, ctOff, icvOff, ctLen } = this.layout;
     const gcm = sa.gcm!;
     if (gcm.queued === 0) this.queuedSas.push(sa);
     const nonce = this.gcmNonce(sa, buf, ivOff);
@@ -524,6 +518,22 @@ export class EspSaOpener implements EspOpener {
       return true;
     }
     return false;
+  }
+}
+
+/** Where the parts of an ESP packet lie under one SA (RFC 4303 §2), written in place per packet. */
+class EspLayout {
+  ivOff = 0;
+  ctOff = 0;
+  icvOff = 0;
+  ctLen = 0;
+
+  of(sa: SaRuntime, espOff: number, end: number): this {
+    this.ivOff = espOff + ESP_HEADER_LEN;
+    this.ctOff = this.ivOff + sa.ivLength;
+    this.icvOff = end - sa.icvLength;
+    this.ctLen = this.icvOff - this.ctOff;
+    return this;
   }
 }
 
