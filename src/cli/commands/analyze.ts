@@ -28,7 +28,7 @@ interface AnalyzeArgs extends CommonInputArgs, StoreArgs {
 
 export interface AnalysisResult {
   /** The document without its flows: they are built one at a time from `flows`. */
-  doc: AnalyzeHead;
+  head: AnalyzeHead;
   /** In output order; iterating builds each flow's report (and sketches) and lets it go. */
   flows: FinishedFlows;
   samples: SampleColumns | null;
@@ -59,7 +59,7 @@ export async function analyzeFiles(
   }, esp.preOpen);
   progress?.done();
   const { head, flows } = analyzer.end(inputs);
-  return { doc: head, flows, samples, psnEvents };
+  return { head, flows, samples, psnEvents };
 }
 
 export function flowCsvHeader(f: FlowReport): string[] {
@@ -128,7 +128,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
     const result = await analyzeFiles(files, {
       filter: args.filter, allFlows: args.allFlows, idleTimeoutUs, keepSamples, keepSketches: store, args, ...(progress ? { progress } : {}),
     });
-    writeAnalyzeOutput(result.doc, result.flows, args.format);
+    writeAnalyzeOutput(result.head, result.flows, args.format);
     if (store) {
       const runId = await storeAnalyzeRun(args, files, result, started);
       if (!args.quiet) process.stderr.write(`pdmscope: stored as run ${runId} in ${args.db}\n`);
@@ -139,7 +139,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
         writeReportFile(args.report, {
           title: `pdmscope: ${files.join(', ')}`,
           generated_at_us: Date.now() * 1000,
-          doc: { ...result.doc, flows: [...result.flows.reports()] } satisfies AnalyzeDocument,
+          doc: { ...result.head, flows: [...result.flows.reports()] } satisfies AnalyzeDocument,
           samples: result.samples ?? [],
           psn_events: result.psnEvents ?? [],
         });
@@ -148,6 +148,6 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       }
       if (!args.quiet) process.stderr.write(`pdmscope: report written to ${args.report}\n`);
     }
-    process.exitCode = inputsExitCode(result.doc.inputs);
+    process.exitCode = inputsExitCode(result.head.inputs);
   },
 };

@@ -66,11 +66,11 @@ export async function storeAnalyzeRun(args: StoreArgs & { filter?: string; espSa
       kind: 'analyze',
       started_at_us: startedMs * 1000,
       command: ['pdmscope', ...process.argv.slice(2)].join(' '),
-      inputs: result.doc.inputs,
+      inputs: result.head.inputs,
       content_hash: hash,
-      packets: result.doc.packets,
-      anomalies: result.doc.anomalies,
-      esp_no_sa_by_spi: result.doc.esp_no_sa_by_spi,
+      packets: result.head.packets,
+      anomalies: result.head.anomalies,
+      esp_no_sa_by_spi: result.head.esp_no_sa_by_spi,
       tool_version: TOOL_VERSION,
     }, result.flows, args.samples ? result.samples ?? [] : undefined, { append: args.append, ...(args.samples && result.psnEvents ? { psnEvents: result.psnEvents } : {}) });
     return r.run_id;
