@@ -10,7 +10,8 @@
 // length on the wire, timestamp seconds and microseconds (as libpcap delivers them, uint32 bits),
 // and the number of annotation words — then the frame bytes, padded to a whole word, then the
 // annotation words (what the writer worked out about the frame, e.g. its ESP payload opened:
-// esp-preopen.ts; 0 words for a plain read).
+// esp-preopen.ts; 0 words for a plain read). A read in packet-record mode carries, instead, one
+// flow/packet-record.ts record per packet (reserveWords/commitWords): the packet decoded.
 
 /** Bytes of one chunk: larger than the largest record libpcap delivers (262144 + 16). */
 export const RING_CHUNK_BYTES = 1 << 20;
@@ -84,6 +85,29 @@ export class FrameRingWriter {
     const n = (capLen + 3) >> 2;
     for (let k = 0; k < n; k++) w[to + k] = frameWords[k]!;
     return true;
+  }
+
+  /**
+   * Room for a record of at most `maxWords` words in another format (a read in packet-record
+   * mode sends flow/packet-record.ts records instead of frames): the index in `words` to write
+   * it at, then `commitWords` with its true length. -1 when the reader asked to stop.
+   */
+  reserveWords(maxWords: number): number {
+    if (this.pos < 0 || this.pos + maxWords > CHUNK_WORDS) {
+      if (this.pos > 0) this.publish();
+      if (!this.acquire()) return -1;
+    }
+    return this.chunk * CHUNK_WORDS + this.pos;
+  }
+
+  /** Ends the record written at `reserveWords`'s index: it took `n` words. */
+  commitWords(n: number): void {
+    this.pos += n;
+  }
+
+  /** The ring's data words (for `reserveWords`). */
+  get dataWords(): Int32Array {
+    return this.words;
   }
 
   /**

@@ -15,6 +15,7 @@ import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
 import type { EspPreOpen, EspPreOpenRequest } from './esp-preopen.js';
+import { packetRecordCapLen, packetRecordWords } from '../flow/packet-record.js';
 import { createRingBuffer, FrameRingReader, RECORD_ANNOTATION_WORDS, RECORD_WORDS_BEFORE_FRAME } from './frame-ring.js';
 import { READER_WORKER_URL, readerModeFromEnv, takePrewarmedReaderWorker, WORKER_MIN_BYTES } from './reader-prewarm.js';
 import {
@@ -32,6 +33,8 @@ export interface ReaderWorkerData {
   esp: EspPreOpenRequest | null;
   /** The LINKTYPE_* the decoding thread decodes the frames as (from the file header). */
   linkType: number;
+  /** Decode here and send packet records (ReadOptions.onPacketRecord) instead of frames. */
+  packetRecords: boolean;
 }
 
 /** Thrown for files that cannot be read at all; the message is one line naming the file. */
@@ -61,7 +64,18 @@ export interface ReadOptions {
    * during `onFrame`; a read in this thread leaves all opening to `esp.opener` itself.
    */
   esp?: EspPreOpen;
+  /**
+   * Packet-record mode (analyze): when the read goes to a worker and ESP needs no keys (no
+   * `esp`, or one without SA records), the worker decodes each frame itself and this gets its
+   * flow/packet-record.ts record at `words[at]` (valid during the call only), in place of
+   * `onFrame` getting the frame: the frame is neither copied across nor decoded twice. Other
+   * reads still call `onFrame`, so a caller handles both.
+   */
+  onPacketRecord?: PacketRecordCallback;
 }
+
+/** Receives one packet record (flow/packet-record.ts) of a packet-record read. Must be synchronous. */
+export type PacketRecordCallback = (words: Int32Array, at: number) => void;
 
 export type ReaderMode = 'auto' | 'thread' | 'worker';
 
@@ -151,11 +165,27 @@ class Delivery {
   nextRecordOffset = PCAP_FILE_HEADER_BYTES;
   callbackError: unknown = null;
   private readonly onFrame: FrameCallback;
+  /** Set for a packet-record read. */
+  readonly onRecord: PacketRecordCallback | null;
   private readonly recordHeaderBytes: number;
 
-  constructor(onFrame: FrameCallback, recordHeaderBytes: number) {
+  constructor(onFrame: FrameCallback, recordHeaderBytes: number, onRecord: PacketRecordCallback | null) {
     this.onFrame = onFrame;
+    this.onRecord = onRecord;
     this.recordHeaderBytes = recordHeaderBytes;
+  }
+
+  /** `deliver` for the packet record at `words[at]` of a packet-record read. */
+  deliverRecord(words: Int32Array, at: number, capLen: number): boolean {
+    try {
+      this.onRecord!(words, at);
+    } catch (err) {
+      this.callbackError = err;
+      return false;
+    }
+    this.delivered++;
+    this.nextRecordOffset += this.recordHeaderBytes + capLen;
+    return true;
   }
 
   /** False when the callback threw: the error is kept and the read must stop. */
@@ -201,7 +231,10 @@ export async function readCaptureFile(path: string, options: ReadOptions, onFram
     return finishSummary(summary, head, true, null);
   }
   onOpen?.(head.linkType);
-  const delivery = new Delivery(onFrame, head.recordHeaderBytes);
+  const esp = options.esp;
+  const packetRecords = reader === 'worker' && options.onPacketRecord !== undefined &&
+    (esp === undefined || esp.request.records.length === 0);
+  const delivery = new Delivery(onFrame, head.recordHeaderBytes, packetRecords ? options.onPacketRecord! : null);
   const drained = reader === 'worker'
     ? await readInWorker({ path, filter, esp: options.esp, linkType: head.linkType }, delivery)
     : await drainWithLibpcap(path, filter, (buf, w) => {
@@ -262,11 +295,12 @@ async function readInWorker(read: WorkerRead, d: Delivery): Promise<DrainResult>
 
 async function runReaderWorker(read: WorkerRead, d: Delivery): Promise<DrainResult> {
   const { path, filter, linkType } = read;
+  const packetRecords = d.onRecord !== null;
   const sab = createRingBuffer();
   const ring = new FrameRingReader(sab);
   const replay = read.esp?.opener ?? null;
   readerWorkersAlive(+1);
-  const workerData: ReaderWorkerData = { sab, path, filter, esp: read.esp?.request ?? null, linkType };
+  const workerData: ReaderWorkerData = { sab, path, filter, esp: read.esp?.request ?? null, linkType, packetRecords };
   // A worker started early by the CLI (reader-prewarm.ts) takes the read as a message.
   const prewarmed = takePrewarmedReaderWorker();
   const worker = prewarmed ?? new Worker(READER_WORKER_URL, { workerData });
@@ -281,7 +315,12 @@ async function runReaderWorker(read: WorkerRead, d: Delivery): Promise<DrainResu
   // Buffer starting at 0, as from libpcap.
   const frame = Buffer.allocUnsafeSlow(SNAP_BUFFER_BYTES + 4);
   const frameWords = new Int32Array(frame.buffer, frame.byteOffset, frame.length >> 2);
-  const ended = await ring.drain((w, start, end) => {
+  const ended = await ring.drain(packetRecords ? (w, start, end) => {
+    for (let i = start; i < end; i += packetRecordWords(w, i)) {
+      if (!d.deliverRecord(w, i, packetRecordCapLen(w, i))) return false;
+    }
+    return true;
+  } : (w, start, end) => {
     let i = start;
     while (i < end) {
       const capLen = w[i]!;

@@ -14,16 +14,44 @@ const ADAPT_EVERY_FRAMES = 1024;
 const NO_WORDS = new Int32Array(0);
 // Started early by the CLI (reader-prewarm.ts), a worker has no workerData: it waits, modules
 // loaded and node_pcap not yet, for the read to arrive as a message. Meanwhile it loads the ESP
-// opener, which analyze asks for by default (the ESP-NULL heuristic).
+// opener, which analyze asks for by default (the ESP-NULL heuristic), and the packet recorder
+// (analyze's reads without keys).
 const espPreopenLoad = workerData === null ? import('./esp-preopen.js') : null;
 espPreopenLoad?.catch(() => {}); // a failure surfaces where it is awaited, only if it is needed
+const recorderLoad = workerData === null ? import('./packet-recorder.js') : null;
+recorderLoad?.catch(() => {});
 const job = (workerData as ReaderWorkerData | null) ??
   await new Promise<ReaderWorkerData>((resolve) => { parentPort!.once('message', resolve); });
-const { sab, path, filter, esp, linkType } = job;
+const { sab, path, filter, esp, linkType, packetRecords } = job;
 const ring = new FrameRingWriter(sab);
 
 let result: DrainResult;
 try {
+  result = packetRecords ? await readPacketRecords() : await readFrames();
+} catch (err) {
+  result = { linkTypeName: null, openError: `${path}: libpcap cannot read it: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]! };
+}
+ring.finish(result);
+
+/** Decodes each frame here and sends its packet record (packet-recorder.ts). */
+async function readPacketRecords(): Promise<DrainResult> {
+  const recorder = new (await (recorderLoad ?? import('./packet-recorder.js'))).PacketRecorder(linkType, esp === null ? null : esp.nullHeuristic);
+  /** The decoder never throws on packet bytes; should it still, the read ends with its message. */
+  let decodeError: string | null = null;
+  const result = await drainWithLibpcap(path, filter, (buf, w) => {
+    try {
+      return recorder.push(ring, buf, Math.min(w[HEADER_CAPLEN]!, buf.length), w[HEADER_SEC]!, w[HEADER_USEC]!);
+    } catch (err) {
+      decodeError = `${path}: decoding in the reader thread failed: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]!;
+      return false;
+    }
+  });
+  return decodeError === null ? result : { linkTypeName: result.linkTypeName, openError: decodeError };
+}
+
+/** Sends the frames, with their ESP opened here when the read asks for it (esp-preopen.ts). */
+async function readFrames(): Promise<DrainResult> {
+  let result: DrainResult;
   // Loaded only when asked for: a plain read stays free of the decoder and node:crypto set-up.
   const annotator = esp === null ? null : new (await (espPreopenLoad ?? import('./esp-preopen.js'))).EspFrameAnnotator(esp, linkType);
   /** node_pcap's packet buffer as words (allocated once per session, aligned): copied by word. */
@@ -71,7 +99,5 @@ try {
     }
   }
   if (annotateError !== null) result = { linkTypeName: result.linkTypeName, openError: annotateError };
-} catch (err) {
-  result = { linkTypeName: null, openError: `${path}: libpcap cannot read it: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]! };
+  return result;
 }
-ring.finish(result);

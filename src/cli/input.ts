@@ -7,10 +7,15 @@ import type { InputReport } from '../metrics/types.js';
 import { UserError } from './errors.js';
 
 export type FrameHandler = (frame: Uint8Array, capLen: number, wireLen: number, tsUs: number, linkType: number, frameNumber: number, fileIndex: number) => void;
+/** A packet decoded by the reader thread, as its flow/packet-record.ts record at `words[at]` (capture/offline.ts ReadOptions.onPacketRecord). */
+export type PacketRecordHandler = (words: Int32Array, at: number, frameNumber: number, fileIndex: number) => void;
 
-/** `esp`: ESP opened in the reader thread for the decoder whose opener is `esp.opener` (commands/common.ts espSetupFromArgs). */
+/**
+ * `esp`: ESP opened in the reader thread for the decoder whose opener is `esp.opener` (commands/common.ts espSetupFromArgs).
+ * `onRecord`: take packets decoded by the reader thread where it can decode them; `onFrame` gets the others' frames.
+ */
 export async function readInputs(paths: readonly string[], filter: string | undefined, onFrame: FrameHandler,
-  esp: EspPreOpen | null = null): Promise<InputReport[]> {
+  esp: EspPreOpen | null = null, onRecord: PacketRecordHandler | null = null): Promise<InputReport[]> {
   const reports: InputReport[] = [];
   const options: ReadOptions = {};
   if (filter !== undefined) options.filter = filter;
@@ -19,6 +24,7 @@ export async function readInputs(paths: readonly string[], filter: string | unde
     const path = paths[fileIndex]!;
     let frameNumber = 0;
     let linkType = 0;
+    if (onRecord !== null) options.onPacketRecord = (words, at) => onRecord(words, at, ++frameNumber, fileIndex);
     const summary = await readCaptureFile(path, options, (frame, capLen, wireLen, tsUs) => {
       onFrame(frame, capLen, wireLen, tsUs, linkType, ++frameNumber, fileIndex);
     }, (lt) => { linkType = lt; });

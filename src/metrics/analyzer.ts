@@ -3,7 +3,8 @@
 
 import { Decoder } from '../decode/decode.js';
 import type { EspOpener } from '../decode/esp-opener.js';
-import { DecodedPacket } from '../decode/packet.js';
+import { DecodedPacket, type PdmHit } from '../decode/packet.js';
+import { PacketRecordView } from '../flow/packet-record.js';
 import { Flow, FlowKeyScratch, FlowTable, keyOf } from '../flow/table.js';
 import { formatIpv6 } from '../wire/ipv6.js';
 import { PacketCounters } from './counters.js';
@@ -90,6 +91,8 @@ export class Analyzer {
   readonly packet = new DecodedPacket();
   private readonly decoder: Decoder;
   private readonly key = new FlowKeyScratch();
+  /** Reads the reader thread's packet records (addRecord). */
+  private readonly packetRecord = new PacketRecordView();
   private readonly table: FlowTable;
   private readonly opts: AnalyzerOptions;
   /** Ended flows with their state; reports are built from it when asked for. */
@@ -128,16 +131,30 @@ export class Analyzer {
   /** Counts and feeds a decoded packet into the flow table. */
   account(p: DecodedPacket): void {
     this.counters.count(p);
-    if (p.ipVersion !== 6) return;
-    // Packets without PDM are tracked too: they decide the initiator and count in `packets`.
-    const hit = p.primary;
-    if (p.fragmentOffset > 0) return; // later fragments carry no headers to key on
+    // Later fragments carry no headers to key on.
+    if (p.ipVersion !== 6 || p.fragmentOffset > 0) return;
     keyOf(p, this.key);
-    const flow = this.table.lookup(this.key, p.tsUs, p.frameNumber);
+    this.accountKeyed(this.key, p.tsUs, p.frameNumber, p.espSpi, p.primary);
+  }
+
+  /**
+   * Counts and feeds the packet of a flow/packet-record.ts record at `words[at]` (decoded by the
+   * reader thread), exactly as `account` does for the packet it was decoded from.
+   */
+  addRecord(words: Int32Array, at: number, frameNumber: number): void {
+    const r = this.packetRecord;
+    r.read(words, at);
+    this.counters.countPacket(r.ipv6, r.withPdm, r.anomaly, r.espSpi);
+    if (r.keyed) this.accountKeyed(r.key, r.tsUs, frameNumber, r.espSpi, r.hit);
+  }
+
+  /** One IPv6 packet of the flow `key`; packets without PDM (`hit` null) decide the initiator and count in `packets`. */
+  private accountKeyed(key: FlowKeyScratch, tsUs: number, frameNumber: number, espSpi: number, hit: PdmHit | null): void {
+    const flow = this.table.lookup(key, tsUs, frameNumber);
     const forward = this.table.forward;
-    flow.lastTsUs = p.tsUs;
-    if (p.espSpi >= 0) flow.addSpi(p.espSpi);
-    if (flow.espPlacement === 'none') flow.espPlacement = this.key.esp;
+    flow.lastTsUs = tsUs;
+    if (espSpi >= 0) flow.addSpi(espSpi);
+    if (flow.espPlacement === 'none') flow.espPlacement = key.esp;
     if (forward) flow.packetsAB++;
     else flow.packetsBA++;
     if (hit === null) return;
@@ -145,7 +162,7 @@ export class Analyzer {
     else flow.pdmPacketsBA++;
     let pdm = flow.metrics as FlowPdm | null;
     if (pdm === null) flow.metrics = pdm = new FlowPdm(flow.id, this.opts.observer);
-    pdm.observe(hit, forward, p.tsUs, p.frameNumber);
+    pdm.observe(hit, forward, tsUs, frameNumber);
   }
 
   /**

@@ -1,6 +1,6 @@
 // Whole-capture packet counters: totals, IPv6, PDM, malformed, and anomalies by name.
 
-import { type AnomalyCounts, MALFORMED_ANOMALIES, countAnomaly } from '../decode/anomalies.js';
+import { type AnomalyCounts, type AnomalyName, MALFORMED_ANOMALIES, countAnomaly } from '../decode/anomalies.js';
 import type { DecodedPacket } from '../decode/packet.js';
 import { hex32 } from '../wire/bytes.js';
 
@@ -13,14 +13,18 @@ export class PacketCounters {
   readonly espNoSaBySpi = new Map<number, number>();
 
   count(p: DecodedPacket): void {
+    this.countPacket(p.ipVersion === 6, p.pdmCount > 0, p.anomaly, p.espSpi);
+  }
+
+  /** One packet from what its decoding found (a DecodedPacket, or its flow/packet-record.ts record). */
+  countPacket(ipv6: boolean, withPdm: boolean, anomaly: AnomalyName | null, espSpi: number): void {
     this.total++;
-    if (p.ipVersion === 6) this.ipv6++;
-    if (p.pdmCount > 0) this.withPdm++;
-    const a = p.anomaly;
-    if (a === null) return;
-    countAnomaly(this.anomalies, a);
-    if (MALFORMED_ANOMALIES.has(a)) this.malformed++;
-    if (a === 'esp_no_sa') this.espNoSaBySpi.set(p.espSpi, (this.espNoSaBySpi.get(p.espSpi) ?? 0) + 1);
+    if (ipv6) this.ipv6++;
+    if (withPdm) this.withPdm++;
+    if (anomaly === null) return;
+    countAnomaly(this.anomalies, anomaly);
+    if (MALFORMED_ANOMALIES.has(anomaly)) this.malformed++;
+    if (anomaly === 'esp_no_sa') this.espNoSaBySpi.set(espSpi, (this.espNoSaBySpi.get(espSpi) ?? 0) + 1);
   }
 
   summary(): { total: number; ipv6: number; with_pdm: number; malformed: number } {

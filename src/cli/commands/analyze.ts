@@ -56,7 +56,11 @@ export async function analyzeFiles(
   const inputs = await readInputs(files, opts.filter, (frame, capLen, wireLen, tsUs, linkType, frameNumber, fileIndex) => {
     analyzer.addFrame(frame, capLen, wireLen, tsUs, linkType, frameNumber);
     if (progress !== undefined && (frameNumber & 0xffff) === 0) progress.update(fileIndex, frameNumber);
-  }, esp.preOpen);
+  }, esp.preOpen, (words, at, frameNumber, fileIndex) => {
+    // Large files: the reader thread decoded the packet (capture/packet-recorder.ts).
+    analyzer.addRecord(words, at, frameNumber);
+    if (progress !== undefined && (frameNumber & 0xffff) === 0) progress.update(fileIndex, frameNumber);
+  });
   progress?.done();
   const { head, flows } = analyzer.end(inputs);
   return { head, flows, samples, psnEvents };
