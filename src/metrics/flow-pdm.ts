@@ -8,7 +8,7 @@
 
 import type { PdmHit } from '../decode/packet.js';
 import { PsnTracker, type PsnVerdict } from '../flow/psn.js';
-import { DurationAccumulator, boundedLogRoom, doubleArray } from './sketch.js';
+import { DurationAccumulator, QuantileSketch, bucketSign, defaultBucketIndex, doubleArray } from './sketch.js';
 import type { Finding, PsnCounters, PsnEvent, Sample } from './types.js';
 
 export const METRICS = ['server_delay', 'total', 'rtd', 'reverse_server_delay', 'reverse_total', 'reverse_rtd'] as const;
@@ -31,6 +31,7 @@ export const FINDINGS = {
   total_below_capture_rtt: 'total (DeltaTLS) smaller than the round trip the capture point itself saw',
 } as const;
 export type FindingCode = keyof typeof FINDINGS;
+const FINDING_CODES = Object.keys(FINDINGS) as FindingCode[];
 
 /** Optional per-sample outputs (store `--samples`, the HTML report). */
 export interface SampleObserver {
@@ -91,9 +92,34 @@ class SenderState extends PsnTracker {
   }
 }
 
-/** Samples logged per flow before they move into per-metric accumulators; the log starts smaller. */
-const LOG_FIRST = 32;
-const LOG_LIMIT = 128;
+/**
+ * Per-metric statistics live in the ring array after both senders' slots: the exact sum (added
+ * in arrival order), min and max of each metric, while the flow keeps bucket codes (below).
+ */
+const STATS = 2 * RING_SIZE * SLOT;
+const STAT_FIELDS = 3;
+const RING_LENGTH = STATS + METRICS.length * STAT_FIELDS;
+
+/**
+ * The samples themselves are not kept: the statistics are count, sum, min and max (exact, in
+ * the ring array) and percentiles from a quantile sketch whose buckets depend only on each
+ * value's bucket (sign and log index). So a flow keeps one 17-bit code per sample, three to a
+ * double (exact integers below 2^51), in arrival order: metric + 8 × bucket code, the bucket
+ * code 0 for the zero bucket, else 1 + 2 × (index − codeBase + CODE_WINDOW) + (1 if negative).
+ * A sketch built from the codes has the very buckets, count, sum, min and max of one fed with
+ * the values, at ~2.7 bytes a sample instead of 8 or more. The codes array grows in few steps
+ * (outgrown arrays are old-generation garbage with 100,000 flows open); past the last step, or
+ * for an index outside the window around the flow's first one, the flow moves to one
+ * QuantileSketch per metric, whose memory does not grow with samples.
+ */
+const CODE_RADIX = 0x20000;
+const CODES_PER_WORD = 3;
+const CODE_WINDOW = 4095;
+const CODE_WORDS_FIRST = 12;
+const CODE_WORDS_NEXT = 40;
+const CODE_WORDS_LIMIT = 128;
+/** codeBase before the flow's first sample outside the zero bucket. */
+const NO_CODE_BASE = 0x3fffffff;
 
 /** A delta and its scale as one integer below 2^24. */
 function rawDelta(delta: number, scale: number): number {
@@ -105,19 +131,23 @@ function rawDeltaNs(raw: number): number {
   return (raw % 0x10000) * NS_PER_UNIT[Math.floor(raw / 0x10000)]!;
 }
 
-/** The value in ns of a logged sample of `metric`: an RTD is total − peer delay, as computed when seen. */
-function loggedValueNs(metric: number, raw: number): number {
-  if (metric === RTD || metric === REVERSE_RTD) {
-    const totalRaw = raw % 0x1000000;
-    return rawDeltaNs(totalRaw) - rawDeltaNs((raw - totalRaw) / 0x1000000);
-  }
-  return rawDeltaNs(raw);
-}
+/**
+ * Bucket indices of recent rawDeltas, direct-mapped: a server delay or total in ns is a
+ * function of its raw (delta, scale) pair, and so is its bucket, so the logarithm is taken once
+ * per pair seen instead of once per sample. Shared by every flow (bounded: 2 × 16 KB).
+ */
+const INDEX_MEMO_BITS = 12;
+const indexMemoRaw = new Int32Array(1 << INDEX_MEMO_BITS).fill(-1);
+const indexMemo = new Int32Array(1 << INDEX_MEMO_BITS);
 
-function addTo(acc: (DurationAccumulator | null)[], metric: number, valueNs: number): void {
-  let a = acc[metric]!;
-  if (a === null) a = acc[metric] = new DurationAccumulator();
-  a.add(valueNs);
+/** defaultBucketIndex of the (positive) value in ns of `raw`, `valueNs`. */
+function rawDeltaIndex(raw: number, valueNs: number): number {
+  const slot = Math.imul(raw, 0x9e3779b1) >>> (32 - INDEX_MEMO_BITS);
+  if (indexMemoRaw[slot] === raw) return indexMemo[slot]!;
+  const index = defaultBucketIndex(valueNs);
+  indexMemoRaw[slot] = raw;
+  indexMemo[slot] = index;
+  return index;
 }
 
 /** rawDelta of the DeltaTLR in the ring slot at `o`. */
@@ -135,30 +165,41 @@ function slotDeltaLastRecvNs(r: readonly number[], o: number): number {
   return rawDeltaNs(slotRawDelta(r, o));
 }
 
+/** A flow's ring array: empty slots (PSN -1), then each metric's sum 0, min +∞, max −∞. */
+function newRing(): number[] {
+  const ring = doubleArray(RING_LENGTH).fill(-1);
+  for (let o = STATS; o < RING_LENGTH; o += STAT_FIELDS) {
+    ring[o] = 0;
+    ring[o + 1] = Infinity;
+    ring[o + 2] = -Infinity;
+  }
+  return ring;
+}
+
 export class FlowPdm {
   /**
    * Both senders' recent packets in one array of unboxed doubles (fewer objects per flow): the
-   * initiator's 8 slots, then the responder's. A plain array, not a Float64Array: a typed array
-   * adds an ArrayBuffer object and a malloc'd store, ~200 bytes (20 MB at 100,000 flows).
-   * PSN -1 marks an empty slot.
+   * initiator's 8 slots, then the responder's, then each metric's sum, min and max (STATS). A
+   * plain array, not a Float64Array: a typed array adds an ArrayBuffer object and a malloc'd
+   * store, ~200 bytes (20 MB at 100,000 flows). PSN -1 marks an empty slot.
    */
-  private readonly ring: number[] = doubleArray(2 * RING_SIZE * SLOT).fill(-1);
+  private readonly ring: number[] = newRing();
   /** Packets sent by the initiator (A) and by the responder (B). */
   private readonly a = new SenderState(this.ring, 0);
   private readonly b = new SenderState(this.ring, RING_SIZE * SLOT);
+  /** The bucket codes of the samples so far (see CODE_RADIX), `codeCount` of them; null before the first. */
+  private codes: number[] | null = null;
+  private codeCount = 0;
+  /** The bucket index the codes are relative to: the flow's first sample outside the zero bucket. */
+  private codeBase = NO_CODE_BASE;
+  /** Once the codes are given up: one sketch per metric (null: no sample yet), fed directly. */
+  private sketches: (QuantileSketch | null)[] | null = null;
   /**
-   * The samples so far, in arrival order, each as one exact integer: metric + 8 × its raw PDM
-   * fields (rawDelta: delta + 2^16 × scale; an RTD: the total's rawDelta + 2^24 × the peer
-   * delay's), from which the value in ns is computed again with the same arithmetic. One array
-   * for all metrics instead of an accumulator and an array per metric: ~460 bytes less per
-   * flow. When it is full every sample moves into per-metric accumulators (`acc`); the
-   * statistics are the same either way.
+   * Per finding seen, in order of first sight: its index in FINDING_CODES, count, first frame.
+   * Small integers in an array of exactly that length, not Finding objects in a growable array:
+   * almost every flow of a capture taken away from the initiator has one (~170 bytes each).
    */
-  private log: number[] | null = null;
-  private logCount = 0;
-  private acc: (DurationAccumulator | null)[] | null = null;
-  /** At most one entry per code (a handful): an array is smaller than a Map for every flow. */
-  private findings: Finding[] | null = null;
+  private findings: number[] | null = null;
   private readonly flowIndex: number;
   private readonly observer: SampleObserver | null;
 
@@ -209,7 +250,8 @@ export class FlowPdm {
     if (fresh && !startSignature) {
       if (peer.highest >= 0 && !peer.hasReached(hit.psnLastRecv)) this.find('psnlr_unknown', frame);
       if (deltaLastRecvNs > 0) {
-        this.sample(fromInitiator ? REVERSE_SERVER_DELAY : SERVER_DELAY, deltaLastRecvNs, rawDelta(hit.deltaLastRecv, hit.scaleDtlr), psn, tsUs, frame);
+        const index = rawDeltaIndex(rawDelta(hit.deltaLastRecv, hit.scaleDtlr), deltaLastRecvNs);
+        this.sample(fromInitiator ? REVERSE_SERVER_DELAY : SERVER_DELAY, deltaLastRecvNs, 1, index, psn, tsUs, frame);
       }
       if (hit.deltaLastSent !== 0) this.roundTrip(s, peer, hit, fromInitiator, tsUs, frame);
     }
@@ -221,9 +263,8 @@ export class FlowPdm {
   /** DeltaTLS gives the total; minus the peer's DeltaTLR in the packet PSNLR names, the RTD. */
   private roundTrip(s: SenderState, peer: SenderState, hit: PdmHit, fromInitiator: boolean, tsUs: number, frame: number): void {
     const totalNs = hit.deltaLastSent * NS_PER_UNIT[hit.scaleDtls]!;
-    const totalRaw = rawDelta(hit.deltaLastSent, hit.scaleDtls);
     const psn = hit.psnThisPkt;
-    this.sample(fromInitiator ? TOTAL : REVERSE_TOTAL, totalNs, totalRaw, psn, tsUs, frame);
+    this.sample(fromInitiator ? TOTAL : REVERSE_TOTAL, totalNs, 1, rawDeltaIndex(rawDelta(hit.deltaLastSent, hit.scaleDtls), totalNs), psn, tsUs, frame);
     const answer = peer.find(hit.psnLastRecv);
     if (answer < 0) return;
     const r = this.ring;
@@ -233,7 +274,8 @@ export class FlowPdm {
     const previousPsn = (psn - 1) & 0xffff;
     if (peerDelayNs <= 0 || slotPsnLastRecv(r, answer) !== previousPsn) return;
     const rtdNs = totalNs - peerDelayNs;
-    this.sample(fromInitiator ? RTD : REVERSE_RTD, rtdNs, totalRaw + slotRawDelta(r, answer) * 0x1000000, psn, tsUs, frame);
+    const sign = bucketSign(rtdNs);
+    this.sample(fromInitiator ? RTD : REVERSE_RTD, rtdNs, sign, sign === 0 ? 0 : defaultBucketIndex(Math.abs(rtdNs)), psn, tsUs, frame);
     if (rtdNs < 0) this.find('rtd_negative', frame);
     const own = s.find(previousPsn);
     if (own >= 0) {
@@ -244,37 +286,81 @@ export class FlowPdm {
     }
   }
 
-  private sample(metric: number, valueNs: number, raw: number, psn: number, tsUs: number, frame: number): void {
-    const acc = this.acc;
-    if (acc !== null) {
-      addTo(acc, metric, valueNs);
-    } else {
-      const n = this.logCount;
-      const log = boundedLogRoom(this.log, n, LOG_FIRST, LOG_LIMIT);
-      if (log === null) {
-        this.acc = this.replayLog(-1);
-        this.log = null;
-        this.logCount = 0;
-        addTo(this.acc, metric, valueNs);
-      } else {
-        this.log = log;
-        log[n] = metric + 8 * raw;
-        this.logCount = n + 1;
-      }
+  /** One sample of `metric`, in its bucket (bucketSign `sign`, defaultBucketIndex `index`). */
+  private sample(metric: number, valueNs: number, sign: number, index: number, psn: number, tsUs: number, frame: number): void {
+    if (this.sketches !== null || !this.addCode(metric, valueNs, sign, index)) {
+      const sketches = this.sketches ?? this.toSketches();
+      let s = sketches[metric]!;
+      if (s === null) s = sketches[metric] = new QuantileSketch();
+      s.addInBucket(valueNs, sign, index);
     }
     this.observer?.onSample?.({ flow_index: this.flowIndex, ts_us: tsUs, metric: METRICS[metric]!, value_ns: valueNs, psn, frame });
   }
 
-  /** Per-metric accumulators of the logged samples of `only` (every metric: -1), in arrival order. */
-  private replayLog(only: number): (DurationAccumulator | null)[] {
-    const acc: (DurationAccumulator | null)[] = [null, null, null, null, null, null];
-    const log = this.log;
-    for (let i = 0; i < this.logCount; i++) {
-      const code = log![i]!;
-      const metric = code % 8;
-      if (only < 0 || metric === only) addTo(acc, metric, loggedValueNs(metric, (code - metric) / 8));
+  /** Records a sample as a bucket code and in its metric's sum, min and max; false when it does not fit (the caller moves to sketches). */
+  private addCode(metric: number, valueNs: number, sign: number, index: number): boolean {
+    let code = 0;
+    if (sign !== 0) {
+      if (this.codeBase === NO_CODE_BASE) this.codeBase = index;
+      const offset = index - this.codeBase + CODE_WINDOW;
+      if (!(offset >= 0 && offset <= 2 * CODE_WINDOW)) return false;
+      code = 1 + 2 * offset + (sign < 0 ? 1 : 0);
     }
-    return acc;
+    const n = this.codeCount;
+    const word = Math.floor(n / CODES_PER_WORD);
+    const place = n - word * CODES_PER_WORD;
+    let codes = this.codes;
+    if (codes === null) {
+      codes = this.codes = doubleArray(CODE_WORDS_FIRST);
+    } else if (word >= codes.length) {
+      if (codes.length >= CODE_WORDS_LIMIT) return false;
+      const grown = doubleArray(codes.length < CODE_WORDS_NEXT ? CODE_WORDS_NEXT : CODE_WORDS_LIMIT);
+      for (let i = 0; i < word; i++) grown[i] = codes[i]!;
+      codes = this.codes = grown;
+    }
+    const entry = metric + 8 * code;
+    codes[word] = place === 0 ? entry : codes[word]! + entry * (place === 1 ? CODE_RADIX : CODE_RADIX * CODE_RADIX);
+    this.codeCount = n + 1;
+    const r = this.ring;
+    const o = STATS + metric * STAT_FIELDS;
+    r[o] = r[o]! + valueNs;
+    if (valueNs < r[o + 1]!) r[o + 1] = valueNs;
+    if (valueNs > r[o + 2]!) r[o + 2] = valueNs;
+    return true;
+  }
+
+  /** Gives the codes up for one sketch per metric holding the same samples. */
+  private toSketches(): (QuantileSketch | null)[] {
+    const sketches: (QuantileSketch | null)[] = [null, null, null, null, null, null];
+    for (let m = 0; m < METRICS.length; m++) sketches[m] = this.sketchOfCodes(m);
+    this.sketches = sketches;
+    this.codes = null;
+    this.codeCount = 0;
+    return sketches;
+  }
+
+  /** The sketch of the coded samples of `metric`, counted in arrival order; null without any. */
+  private sketchOfCodes(metric: number): QuantileSketch | null {
+    const codes = this.codes;
+    if (codes === null) return null;
+    const o = STATS + metric * STAT_FIELDS;
+    const r = this.ring;
+    let sketch: QuantileSketch | null = null;
+    const words = Math.ceil(this.codeCount / CODES_PER_WORD);
+    for (let w = 0; w < words; w++) {
+      let rest = codes[w]!;
+      const inWord = Math.min(CODES_PER_WORD, this.codeCount - w * CODES_PER_WORD);
+      for (let k = 0; k < inWord; k++) {
+        const entry = rest % CODE_RADIX;
+        rest = (rest - entry) / CODE_RADIX;
+        if (entry % 8 !== metric) continue;
+        sketch ??= QuantileSketch.fromSummary(r[o]!, r[o + 1]!, r[o + 2]!);
+        const code = (entry - metric) / 8;
+        if (code === 0) sketch.countInBucket(0, 0);
+        else sketch.countInBucket((code - 1) % 2 === 1 ? -1 : 1, Math.floor((code - 1) / 2) - CODE_WINDOW + this.codeBase);
+      }
+    }
+    return sketch;
   }
 
   private event(fromInitiator: boolean, kind: PsnEvent['kind'], count: number, psn: number, tsUs: number, frame: number): void {
@@ -284,18 +370,27 @@ export class FlowPdm {
     });
   }
 
-  find(code: FindingCode, frame: number, message?: string): void {
-    if (this.findings === null) this.findings = [];
-    for (const f of this.findings) {
-      if (f.code === code) { f.count++; return; }
+  /** Counts one occurrence of a finding at `frame`. */
+  find(code: FindingCode, frame: number): void {
+    const codeIndex = FINDING_CODES.indexOf(code);
+    const list = this.findings;
+    if (list === null) { this.findings = [codeIndex, 1, frame]; return; }
+    for (let i = 0; i < list.length; i += 3) {
+      if (list[i] === codeIndex) { list[i + 1] = list[i + 1]! + 1; return; }
     }
-    this.findings.push({ code, message: message ?? FINDINGS[code], count: 1, first_frame: frame });
+    const grown = new Array<number>(list.length + 3);
+    for (let i = 0; i < list.length; i++) grown[i] = list[i]!;
+    grown[list.length] = codeIndex;
+    grown[list.length + 1] = 1;
+    grown[list.length + 2] = frame;
+    this.findings = grown;
   }
 
-  /** The statistics of one metric (built from the log while samples are logged); null without samples. */
+  /** The statistics of one metric (a sketch built from the codes while the flow keeps codes); null without samples. */
   accumulator(metric: MetricName): DurationAccumulator | null {
     const m = METRICS.indexOf(metric);
-    return (this.acc ?? this.replayLog(m))[m]!;
+    const sketch = this.sketches === null ? this.sketchOfCodes(m) : this.sketches[m]!;
+    return sketch === null ? null : DurationAccumulator.ofSketch(sketch);
   }
 
   psnCounters(fromInitiator: boolean): PsnCounters {
@@ -311,7 +406,15 @@ export class FlowPdm {
     return this.a.restarts + this.b.restarts;
   }
 
+  /** The findings in order of first sight, as new objects. */
   findingList(): Finding[] {
-    return this.findings === null ? [] : this.findings.slice();
+    const out: Finding[] = [];
+    const list = this.findings;
+    if (list === null) return out;
+    for (let i = 0; i < list.length; i += 3) {
+      const code = FINDING_CODES[list[i]!]!;
+      out.push({ code, message: FINDINGS[code], count: list[i + 1]!, first_frame: list[i + 2]! });
+    }
+    return out;
   }
 }

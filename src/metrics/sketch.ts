@@ -115,9 +115,15 @@ class SketchMapping {
     this.indexMultiplier = 1 / this.logGamma;
     this.representativeFactor = 2 / (this.gamma + 1);
   }
+
+  /** The bucket index of a magnitude above MIN_INDEXABLE_NS: the one expression every add uses. */
+  indexOf(magnitude: number): number {
+    return Math.ceil(Math.log(magnitude) * this.indexMultiplier);
+  }
 }
 
 const mappings = new Map<number, SketchMapping>();
+const DEFAULT_RELATIVE_ACCURACY = 0.01;
 
 function mappingFor(relativeAccuracy: number): SketchMapping {
   let m = mappings.get(relativeAccuracy);
@@ -131,6 +137,27 @@ function mappingFor(relativeAccuracy: number): SketchMapping {
 /** An empty store that stays empty: the negative side of most sketches, allocated once. */
 const EMPTY_STORE = new DenseStore();
 
+const DEFAULT_MAPPING = mappingFor(DEFAULT_RELATIVE_ACCURACY);
+
+/** bucketSign of a value in the zero bucket (0 and magnitudes below MIN_INDEXABLE_NS). */
+export const BUCKET_ZERO = 0;
+
+/**
+ * The bucket index of |value| in a sketch of the default relative accuracy (1%), for a value
+ * that is not in the zero bucket (|value| > MIN_INDEXABLE_NS, finite): what add() computes.
+ * Callers that keep only bucket indices (FlowPdm) and memoise them use this.
+ */
+export function defaultBucketIndex(magnitude: number): number {
+  return DEFAULT_MAPPING.indexOf(magnitude);
+}
+
+/** The bucket sign of a value: 1 positive, -1 negative, BUCKET_ZERO for the zero bucket; NaN for NaN and ±Infinity (not durations). */
+export function bucketSign(value: number): number {
+  if (value > MIN_INDEXABLE_NS) return value === Infinity ? NaN : 1;
+  if (value < -MIN_INDEXABLE_NS) return value === -Infinity ? NaN : -1;
+  return value === value ? BUCKET_ZERO : NaN;
+}
+
 export class QuantileSketch {
   private readonly mapping: SketchMapping;
   private readonly positive = new DenseStore();
@@ -142,7 +169,7 @@ export class QuantileSketch {
   private minValue = Infinity;
   private maxValue = -Infinity;
 
-  constructor(relativeAccuracy = 0.01) {
+  constructor(relativeAccuracy = DEFAULT_RELATIVE_ACCURACY) {
     if (!(relativeAccuracy > 0 && relativeAccuracy < 1)) {
       throw new RangeError(`quantile sketch: relative accuracy must be in (0, 1), got ${relativeAccuracy}`);
     }
@@ -159,10 +186,10 @@ export class QuantileSketch {
   add(value: number): void {
     if (value > MIN_INDEXABLE_NS) {
       if (value === Infinity) return;
-      this.positive.add(Math.ceil(Math.log(value) * this.mapping.indexMultiplier), 1);
+      this.positive.add(this.mapping.indexOf(value), 1);
     } else if (value < -MIN_INDEXABLE_NS) {
       if (value === -Infinity) return;
-      this.negativeStore().add(Math.ceil(Math.log(-value) * this.mapping.indexMultiplier), 1);
+      this.negativeStore().add(this.mapping.indexOf(-value), 1);
     } else if (value === value) {
       this.zeroCount++;
     } else {
@@ -172,6 +199,43 @@ export class QuantileSketch {
     this.sumValue += value;
     if (value < this.minValue) this.minValue = value;
     if (value > this.maxValue) this.maxValue = value;
+  }
+
+  /**
+   * Adds one finite value whose bucket the caller already knows: `sign` and `index` as
+   * bucketSign(value) and defaultBucketIndex(|value|) give them (index unused for the zero
+   * bucket). The same result as add(value) on a sketch of the default accuracy, without the
+   * logarithm (FlowPdm memoises the index of a raw PDM delta).
+   */
+  addInBucket(value: number, sign: number, index: number): void {
+    this.countInBucket(sign, index);
+    this.sumValue += value;
+    if (value < this.minValue) this.minValue = value;
+    if (value > this.maxValue) this.maxValue = value;
+  }
+
+  /**
+   * Counts one value in its bucket (as addInBucket) but leaves sum, min and max alone: for a
+   * sketch made by fromSummary, whose summary already covers the values counted this way.
+   */
+  countInBucket(sign: number, index: number): void {
+    if (sign > 0) this.positive.add(index, 1);
+    else if (sign < 0) this.negativeStore().add(index, 1);
+    else this.zeroCount++;
+    this.countValue++;
+  }
+
+  /**
+   * An empty sketch of the default accuracy that already holds the exact sum (added in arrival
+   * order), min and max of values that are then counted, one by one, with countInBucket. Lets a
+   * caller keep bucket indices instead of values and still build the very sketch add() builds.
+   */
+  static fromSummary(sum: number, min: number, max: number): QuantileSketch {
+    const s = new QuantileSketch(DEFAULT_RELATIVE_ACCURACY);
+    s.sumValue = sum;
+    s.minValue = min;
+    s.maxValue = max;
+    return s;
   }
 
   /** Adds every bucket of `other`; both sketches must use the same relative accuracy. */
@@ -352,8 +416,15 @@ export class DurationAccumulator {
   /** Shared per accuracy: a double field would cost every accumulator a boxed number. */
   private readonly mapping: SketchMapping;
 
-  constructor(relativeAccuracy = 0.01) {
+  constructor(relativeAccuracy = DEFAULT_RELATIVE_ACCURACY) {
     this.mapping = mappingFor(relativeAccuracy);
+  }
+
+  /** An accumulator that reports `sketch` (FlowPdm's statistics, kept in its own compact form). */
+  static ofSketch(sketch: QuantileSketch): DurationAccumulator {
+    const acc = new DurationAccumulator(sketch.relativeAccuracy);
+    acc.sketch = sketch;
+    return acc;
   }
 
   /** Adds one duration; NaN and ±Infinity are ignored, as in QuantileSketch.add. */
