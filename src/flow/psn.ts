@@ -16,10 +16,10 @@ export class PsnTracker {
   reordered = 0;
   duplicates = 0;
   restarts = 0;
-  /** Size of the last forward gap (packets missing), set when observe() returns 'gap'. */
-  lastGap = 0;
   /** The first PSN of the current epoch (random start check). */
   epochStart = -1;
+  /* No `lastGap` field: a caller that needs the size of a gap computes it from `highest` before
+   * observe() (8 bytes less per sender of 100,000 flows). */
   /** Bit i of the 128-bit window w0..w3 (w0 low) set: PSN (highest − i) was received. Plain
    * number fields rather than a typed array: one object fewer to touch per packet. Signed
    * 32-bit words (`| 0`, not `>>> 0`): V8 keeps int32 in the field itself, while a word with
@@ -45,8 +45,7 @@ export class PsnTracker {
       this.highest = psn;
       this.w0 |= 1;
       if (ahead === 1) return 'in_order';
-      this.lost += ahead - 1;
-      this.lastGap = ahead - 1;
+      this.lost += ahead - 1; // a 'gap' is (psn − highest before it − 1) mod 2^16 packets
       return 'gap';
     }
     const behind = 0x10000 - ahead;

@@ -41,50 +41,73 @@ export interface SampleObserver {
 
 /**
  * One sender's state: its PSN accounting (the PsnTracker it extends: one object, not two, per
- * sender of 100,000 flows) and the recent packets in its half of the flow's ring.
+ * sender of 100,000 flows) and where it is in its half of the flow's ring (which FlowPdm passes
+ * in: a reference per sender would cost 8 bytes each).
  */
 class SenderState extends PsnTracker {
-  /** PSNLR of this sender's previous packet in the epoch; -1 before the first. */
-  prevPsnLastRecv = -1;
   /** First PSN of an epoch whose start was seen (PSNLR 0, zero deltas); -1 otherwise. */
   seenStartPsn = -1;
-  /** The previous packet carried state (a PSNLR or a delta): a later all-zero one is a reset. */
-  hadState = false;
-  /** The flow's ring (both senders' halves) and where this sender's half starts in it. */
-  readonly ring: number[];
-  private readonly ringBase: number;
-  ringNext = 0;
+  /**
+   * Small fields in one small integer (8 bytes per field per sender): the next ring slot (bits
+   * 0-2), hadState (bit 3), this sender's half of the ring (bit 4: the responder's), and the
+   * previous PSNLR + 1 (bits 5-21).
+   */
+  private packed: number;
 
-  constructor(ring: number[], ringBase: number) {
+  constructor(responder: boolean) {
     super();
-    this.ring = ring;
-    this.ringBase = ringBase;
+    this.packed = responder ? 16 : 0;
+  }
+
+  /** PSNLR of this sender's previous packet in the epoch; -1 before the first. */
+  get prevPsnLastRecv(): number {
+    return (this.packed >> 5) - 1;
+  }
+
+  set prevPsnLastRecv(psn: number) {
+    this.packed = (this.packed & 31) | ((psn + 1) << 5);
+  }
+
+  /** The previous packet carried state (a PSNLR or a delta): a later all-zero one is a reset. */
+  get hadState(): boolean {
+    return (this.packed & 8) !== 0;
+  }
+
+  set hadState(had: boolean) {
+    this.packed = had ? this.packed | 8 : this.packed & ~8;
+  }
+
+  /** Where this sender's half of the ring starts. */
+  private get ringBase(): number {
+    return (this.packed & 16) === 0 ? 0 : RING_SIZE * SLOT;
   }
 
   /** Remembers a packet: PSNTP, then PSNLR, DeltaTLR and its scale packed in one exact integer (< 2^40), then the time. */
-  push(psn: number, psnLastRecv: number, deltaLastRecv: number, scaleDtlr: number, tsUs: number): void {
-    const o = this.ringBase + this.ringNext * SLOT;
-    const r = this.ring;
+  push(r: number[], psn: number, psnLastRecv: number, deltaLastRecv: number, scaleDtlr: number, tsUs: number): void {
+    const next = this.packed & RING_MASK;
+    const o = this.ringBase + next * SLOT;
     r[o] = psn;
     r[o + 1] = psnLastRecv + deltaLastRecv * 0x10000 + scaleDtlr * 0x100000000;
     r[o + 2] = tsUs;
-    this.ringNext = (this.ringNext + 1) & RING_MASK;
+    this.packed = (this.packed & ~RING_MASK) | ((next + 1) & RING_MASK);
   }
 
-  /** Offset in `ring` of the most recent packet with PSNTP `psn`, or -1. Newest first. */
-  find(psn: number): number {
-    const r = this.ring;
+  /** Offset in `r` of the most recent packet with PSNTP `psn`, or -1. Newest first. */
+  find(r: readonly number[], psn: number): number {
+    const base = this.ringBase;
+    const next = this.packed & RING_MASK;
     for (let k = 1; k <= RING_SIZE; k++) {
-      const o = this.ringBase + ((this.ringNext - k) & RING_MASK) * SLOT;
+      const o = base + ((next - k) & RING_MASK) * SLOT;
       if (r[o] === psn) return o;
     }
     return -1;
   }
 
-  newEpoch(): void {
+  newEpoch(r: number[]): void {
     this.prevPsnLastRecv = -1;
     this.hadState = false;
-    for (let k = 0; k < RING_SIZE; k++) this.ring[this.ringBase + k * SLOT] = -1;
+    const base = this.ringBase;
+    for (let k = 0; k < RING_SIZE; k++) r[base + k * SLOT] = -1;
   }
 
   counters(): PsnCounters {
@@ -115,8 +138,9 @@ const RING_LENGTH = STATS + METRICS.length * STAT_FIELDS;
 const CODE_RADIX = 0x20000;
 const CODES_PER_WORD = 3;
 const CODE_WINDOW = 4095;
+/** Capacities in words (36, 96, 192, 384 samples): the first fits most short flows, then doubling. */
 const CODE_WORDS_FIRST = 12;
-const CODE_WORDS_NEXT = 40;
+const CODE_WORDS_SECOND = 32;
 const CODE_WORDS_LIMIT = 128;
 /** codeBase before the flow's first sample outside the zero bucket. */
 const NO_CODE_BASE = 0x3fffffff;
@@ -185,8 +209,8 @@ export class FlowPdm {
    */
   private readonly ring: number[] = newRing();
   /** Packets sent by the initiator (A) and by the responder (B). */
-  private readonly a = new SenderState(this.ring, 0);
-  private readonly b = new SenderState(this.ring, RING_SIZE * SLOT);
+  private readonly a = new SenderState(false);
+  private readonly b = new SenderState(true);
   /** The bucket codes of the samples so far (see CODE_RADIX), `codeCount` of them; null before the first. */
   private codes: number[] | null = null;
   private codeCount = 0;
@@ -221,6 +245,7 @@ export class FlowPdm {
     const startSignature = hit.psnLastRecv === 0 && hit.deltaLastRecv === 0 && hit.deltaLastSent === 0 &&
       hit.scaleDtlr === 0 && hit.scaleDtls === 0;
 
+    const highestBefore = s.highest;
     let verdict: PsnVerdict;
     if (startSignature && s.hadState && ((psn - s.highest) & 0xffff) !== 1) {
       // The sender dropped its state (RFC 8250 §3.6 timeout) and began again with a new PSN.
@@ -232,11 +257,11 @@ export class FlowPdm {
       verdict = s.observe(psn);
     }
     if (verdict === 'first' || verdict === 'restart') {
-      if (verdict === 'restart') { s.newEpoch(); this.event(fromInitiator, 'restart', 1, psn, tsUs, frame); }
+      if (verdict === 'restart') { s.newEpoch(this.ring); this.event(fromInitiator, 'restart', 1, psn, tsUs, frame); }
       s.seenStartPsn = startSignature ? psn : -1;
     } else if (verdict !== 'in_order') {
       this.find('psn_not_sequential', frame);
-      if (verdict === 'gap') this.event(fromInitiator, 'lost', s.lastGap, psn, tsUs, frame);
+      if (verdict === 'gap') this.event(fromInitiator, 'lost', ((psn - highestBefore) & 0xffff) - 1, psn, tsUs, frame);
       else this.event(fromInitiator, verdict === 'reordered' ? 'reordered' : 'duplicate', 1, psn, tsUs, frame);
       if (verdict === 'duplicate') return; // a copy repeats its original's samples
     }
@@ -257,7 +282,7 @@ export class FlowPdm {
     }
     s.prevPsnLastRecv = hit.psnLastRecv;
     s.hadState = !startSignature;
-    s.push(psn, hit.psnLastRecv, hit.deltaLastRecv, hit.scaleDtlr, tsUs);
+    s.push(this.ring, psn, hit.psnLastRecv, hit.deltaLastRecv, hit.scaleDtlr, tsUs);
   }
 
   /** DeltaTLS gives the total; minus the peer's DeltaTLR in the packet PSNLR names, the RTD. */
@@ -265,9 +290,9 @@ export class FlowPdm {
     const totalNs = hit.deltaLastSent * NS_PER_UNIT[hit.scaleDtls]!;
     const psn = hit.psnThisPkt;
     this.sample(fromInitiator ? TOTAL : REVERSE_TOTAL, totalNs, 1, rawDeltaIndex(rawDelta(hit.deltaLastSent, hit.scaleDtls), totalNs), psn, tsUs, frame);
-    const answer = peer.find(hit.psnLastRecv);
-    if (answer < 0) return;
     const r = this.ring;
+    const answer = peer.find(r, hit.psnLastRecv);
+    if (answer < 0) return;
     const peerDelayNs = slotDeltaLastRecvNs(r, answer);
     // DeltaTLS runs from this sender's previous send; the answer must be to that very packet,
     // or the RTD would be understated (protocol.md §4, recommendation).
@@ -277,7 +302,7 @@ export class FlowPdm {
     const sign = bucketSign(rtdNs);
     this.sample(fromInitiator ? RTD : REVERSE_RTD, rtdNs, sign, sign === 0 ? 0 : defaultBucketIndex(Math.abs(rtdNs)), psn, tsUs, frame);
     if (rtdNs < 0) this.find('rtd_negative', frame);
-    const own = s.find(previousPsn);
+    const own = s.find(r, previousPsn);
     if (own >= 0) {
       // Any capture point on the path sees request and answer inside the sender's own interval.
       const seenUs = r[answer + 2]! - r[own + 2]!;
@@ -314,7 +339,7 @@ export class FlowPdm {
       codes = this.codes = doubleArray(CODE_WORDS_FIRST);
     } else if (word >= codes.length) {
       if (codes.length >= CODE_WORDS_LIMIT) return false;
-      const grown = doubleArray(codes.length < CODE_WORDS_NEXT ? CODE_WORDS_NEXT : CODE_WORDS_LIMIT);
+      const grown = doubleArray(codes.length === CODE_WORDS_FIRST ? CODE_WORDS_SECOND : Math.min(2 * codes.length, CODE_WORDS_LIMIT));
       for (let i = 0; i < word; i++) grown[i] = codes[i]!;
       codes = this.codes = grown;
     }
@@ -332,7 +357,7 @@ export class FlowPdm {
   /** Gives the codes up for one sketch per metric holding the same samples. */
   private toSketches(): (QuantileSketch | null)[] {
     const sketches: (QuantileSketch | null)[] = [null, null, null, null, null, null];
-    for (let m = 0; m < METRICS.length; m++) sketches[m] = this.sketchOfCodes(m);
+    this.countCodes(sketches, -1);
     this.sketches = sketches;
     this.codes = null;
     this.codeCount = 0;
@@ -341,26 +366,38 @@ export class FlowPdm {
 
   /** The sketch of the coded samples of `metric`, counted in arrival order; null without any. */
   private sketchOfCodes(metric: number): QuantileSketch | null {
+    const sketches: (QuantileSketch | null)[] = [null, null, null, null, null, null];
+    this.countCodes(sketches, metric);
+    return sketches[metric]!;
+  }
+
+  /**
+   * Counts the coded samples of `only` (every metric: -1) in arrival order into `sketches`,
+   * creating each metric's sketch from its sum, min and max at its first code.
+   */
+  private countCodes(sketches: (QuantileSketch | null)[], only: number): void {
     const codes = this.codes;
-    if (codes === null) return null;
-    const o = STATS + metric * STAT_FIELDS;
+    if (codes === null) return;
     const r = this.ring;
-    let sketch: QuantileSketch | null = null;
-    const words = Math.ceil(this.codeCount / CODES_PER_WORD);
-    for (let w = 0; w < words; w++) {
-      let rest = codes[w]!;
-      const inWord = Math.min(CODES_PER_WORD, this.codeCount - w * CODES_PER_WORD);
+    const n = this.codeCount;
+    for (let i = 0; i < n; i += CODES_PER_WORD) {
+      let rest = codes[i / CODES_PER_WORD]!;
+      const inWord = Math.min(CODES_PER_WORD, n - i);
       for (let k = 0; k < inWord; k++) {
         const entry = rest % CODE_RADIX;
         rest = (rest - entry) / CODE_RADIX;
-        if (entry % 8 !== metric) continue;
-        sketch ??= QuantileSketch.fromSummary(r[o]!, r[o + 1]!, r[o + 2]!);
+        const metric = entry % 8;
+        if (only >= 0 && metric !== only) continue;
+        let sketch = sketches[metric]!;
+        if (sketch === null) {
+          const o = STATS + metric * STAT_FIELDS;
+          sketch = sketches[metric] = QuantileSketch.fromSummary(r[o]!, r[o + 1]!, r[o + 2]!);
+        }
         const code = (entry - metric) / 8;
         if (code === 0) sketch.countInBucket(0, 0);
         else sketch.countInBucket((code - 1) % 2 === 1 ? -1 : 1, Math.floor((code - 1) / 2) - CODE_WINDOW + this.codeBase);
       }
     }
-    return sketch;
   }
 
   private event(fromInitiator: boolean, kind: PsnEvent['kind'], count: number, psn: number, tsUs: number, frame: number): void {
