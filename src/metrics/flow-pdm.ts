@@ -18,8 +18,16 @@ const SERVER_DELAY = 0, TOTAL = 1, RTD = 2, REVERSE_SERVER_DELAY = 3, REVERSE_TO
 /** Recent packets of one sender, to match a later PSNLR to the packet it names. */
 const RING_SIZE = 8;
 const RING_MASK = RING_SIZE - 1;
-/** Numbers per ring slot: PSNTP; PSNLR, DeltaTLR and its scale packed; capture time in µs. */
-const SLOT = 3;
+/**
+ * Numbers per ring slot, two exact integers below 2^53 (one double less per slot than PSNTP,
+ * fields and time apart: 128 bytes per flow): PSNTP·2^32 + PSNLR·2^16 + DeltaTLR, then
+ * ScaleDTLR + 256·(capture time in µs − the flow's first + TIME_OFFSET_US). Only differences of
+ * two slots' times are used, which are exact either way; a flow whose times are not whole µs or
+ * span more than ±2^44 µs (203 days) keeps them apart in `wideTimes`.
+ */
+const SLOT = 2;
+const PSN_FACTOR = 0x100000000;
+const TIME_OFFSET_US = 2 ** 44;
 /** 2^scale / 1e9 for every scale: ns per unit of a delta (RFC 8250 Appendix B), looked up per sample. */
 const NS_PER_UNIT = Float64Array.from({ length: 256 }, (_, scale) => 2 ** scale / 1e9);
 
@@ -82,23 +90,27 @@ class SenderState extends PsnTracker {
     return (this.packed & 16) === 0 ? 0 : RING_SIZE * SLOT;
   }
 
-  /** Remembers a packet: PSNTP, then PSNLR, DeltaTLR and its scale packed in one exact integer (< 2^40), then the time. */
-  push(r: number[], psn: number, psnLastRecv: number, deltaLastRecv: number, scaleDtlr: number, tsUs: number): void {
+  /** Remembers a packet as the two numbers of a slot (see SLOT); returns the slot's offset in `r`. */
+  push(r: number[], packetWord: number, timeWord: number): number {
     const next = this.packed & RING_MASK;
     const o = this.ringBase + next * SLOT;
-    r[o] = psn;
-    r[o + 1] = psnLastRecv + deltaLastRecv * 0x10000 + scaleDtlr * 0x100000000;
-    r[o + 2] = tsUs;
+    r[o] = packetWord;
+    r[o + 1] = timeWord;
     this.packed = (this.packed & ~RING_MASK) | ((next + 1) & RING_MASK);
+    return o;
   }
 
   /** Offset in `r` of the most recent packet with PSNTP `psn`, or -1. Newest first. */
   find(r: readonly number[], psn: number): number {
     const base = this.ringBase;
     const next = this.packed & RING_MASK;
+    // PSNTP is the top of the packet word: compare ranges, no division per slot.
+    const lo = psn * PSN_FACTOR;
+    const hi = lo + PSN_FACTOR;
     for (let k = 1; k <= RING_SIZE; k++) {
       const o = base + ((next - k) & RING_MASK) * SLOT;
-      if (r[o] === psn) return o;
+      const w = r[o]!;
+      if (w >= lo && w < hi) return o;
     }
     return -1;
   }
@@ -116,12 +128,17 @@ class SenderState extends PsnTracker {
 }
 
 /**
- * Per-metric statistics live in the ring array after both senders' slots: the exact sum (added
- * in arrival order), min and max of each metric, while the flow keeps bucket codes (below).
+ * After both senders' slots the ring array holds the flow's first capture time (TIME_BASE, NaN
+ * before the first packet), then per metric the exact sum (added in arrival order), min and
+ * max (STATS), then the first CODE_WORDS_INLINE words of bucket codes (below): one array per
+ * flow instead of three.
  */
-const STATS = 2 * RING_SIZE * SLOT;
+const TIME_BASE = 2 * RING_SIZE * SLOT;
+const STATS = TIME_BASE + 1;
 const STAT_FIELDS = 3;
-const RING_LENGTH = STATS + METRICS.length * STAT_FIELDS;
+const INLINE_CODES = STATS + METRICS.length * STAT_FIELDS;
+const CODE_WORDS_INLINE = 12;
+const RING_LENGTH = INLINE_CODES + CODE_WORDS_INLINE;
 
 /**
  * The samples themselves are not kept: the statistics are count, sum, min and max (exact, in
@@ -138,8 +155,11 @@ const RING_LENGTH = STATS + METRICS.length * STAT_FIELDS;
 const CODE_RADIX = 0x20000;
 const CODES_PER_WORD = 3;
 const CODE_WINDOW = 4095;
-/** Capacities in words (36, 96, 192, 384 samples): the first fits most short flows, then doubling. */
-const CODE_WORDS_FIRST = 12;
+/**
+ * Words in all (36, 96, 192, 384 samples): CODE_WORDS_INLINE in the ring array (most short
+ * flows), the rest in `codes`, which holds 20, then 52, then 116 words; nothing is copied out of
+ * the ring array, so the first step leaves no garbage.
+ */
 const CODE_WORDS_SECOND = 32;
 const CODE_WORDS_LIMIT = 128;
 /** codeBase before the flow's first sample outside the zero bucket. */
@@ -176,12 +196,17 @@ function rawDeltaIndex(raw: number, valueNs: number): number {
 
 /** rawDelta of the DeltaTLR in the ring slot at `o`. */
 function slotRawDelta(r: readonly number[], o: number): number {
-  return Math.floor(r[o + 1]! / 0x10000);
+  return rawDelta(r[o]! % 0x10000, r[o + 1]! % 0x100);
 }
 
 /** PSNLR of the ring slot at `o`. */
 function slotPsnLastRecv(r: readonly number[], o: number): number {
-  return r[o + 1]! % 0x10000;
+  return Math.floor(r[o]! / 0x10000) % 0x10000;
+}
+
+/** The capture time of the ring slot at `o` in µs since the flow's first packet, + TIME_OFFSET_US. */
+function slotTime(r: readonly number[], o: number): number {
+  return Math.floor(r[o + 1]! / 0x100);
 }
 
 /** DeltaTLR of the ring slot at `o` in ns: the same product as when the packet was seen. */
@@ -189,10 +214,11 @@ function slotDeltaLastRecvNs(r: readonly number[], o: number): number {
   return rawDeltaNs(slotRawDelta(r, o));
 }
 
-/** A flow's ring array: empty slots (PSN -1), then each metric's sum 0, min +∞, max −∞. */
+/** A flow's ring array: empty slots (packet word -1), no time base, each metric's sum 0, min +∞, max −∞. */
 function newRing(): number[] {
   const ring = doubleArray(RING_LENGTH).fill(-1);
-  for (let o = STATS; o < RING_LENGTH; o += STAT_FIELDS) {
+  ring[TIME_BASE] = NaN;
+  for (let o = STATS; o < INLINE_CODES; o += STAT_FIELDS) {
     ring[o] = 0;
     ring[o + 1] = Infinity;
     ring[o + 2] = -Infinity;
@@ -211,7 +237,9 @@ export class FlowPdm {
   /** Packets sent by the initiator (A) and by the responder (B). */
   private readonly a = new SenderState(false);
   private readonly b = new SenderState(true);
-  /** The bucket codes of the samples so far (see CODE_RADIX), `codeCount` of them; null before the first. */
+  /** Capture times of the ring's slots, by slot, for a flow whose times do not fit the time word; null otherwise. */
+  private wideTimes: number[] | null = null;
+  /** The bucket codes past the ring array's CODE_WORDS_INLINE words (see CODE_RADIX); `codeCount` codes in all. */
   private codes: number[] | null = null;
   private codeCount = 0;
   /** The bucket index the codes are relative to: the flow's first sample outside the zero bucket. */
@@ -282,7 +310,27 @@ export class FlowPdm {
     }
     s.prevPsnLastRecv = hit.psnLastRecv;
     s.hadState = !startSignature;
-    s.push(this.ring, psn, hit.psnLastRecv, hit.deltaLastRecv, hit.scaleDtlr, tsUs);
+    const r = this.ring;
+    const time = this.timeWord(tsUs);
+    const o = s.push(r, psn * PSN_FACTOR + hit.psnLastRecv * 0x10000 + hit.deltaLastRecv, hit.scaleDtlr + 0x100 * time);
+    if (this.wideTimes !== null) this.wideTimes[o / SLOT] = tsUs;
+  }
+
+  /** `tsUs` − the flow's first time + TIME_OFFSET_US for a slot's time word; 0 once the times are kept wide. */
+  private timeWord(tsUs: number): number {
+    if (this.wideTimes !== null) return 0;
+    const r = this.ring;
+    let base = r[TIME_BASE]!;
+    if (base !== base) base = r[TIME_BASE] = tsUs;
+    const sinceFirst = tsUs - base;
+    // Whole µs (as libpcap gives them) within ±2^44 µs: every difference of two is exact.
+    if (tsUs === Math.floor(tsUs) && base === Math.floor(base) && sinceFirst > -TIME_OFFSET_US && sinceFirst < TIME_OFFSET_US) {
+      return sinceFirst + TIME_OFFSET_US;
+    }
+    const wide = doubleArray(2 * RING_SIZE);
+    for (let i = 0; i < 2 * RING_SIZE; i++) wide[i] = slotTime(r, i * SLOT) - TIME_OFFSET_US + base;
+    this.wideTimes = wide;
+    return 0;
   }
 
   /** DeltaTLS gives the total; minus the peer's DeltaTLR in the packet PSNLR names, the RTD. */
@@ -305,7 +353,8 @@ export class FlowPdm {
     const own = s.find(r, previousPsn);
     if (own >= 0) {
       // Any capture point on the path sees request and answer inside the sender's own interval.
-      const seenUs = r[answer + 2]! - r[own + 2]!;
+      const wide = this.wideTimes;
+      const seenUs = wide === null ? slotTime(r, answer) - slotTime(r, own) : wide[answer / SLOT]! - wide[own / SLOT]!;
       const toleranceNs = 2_000 + NS_PER_UNIT[hit.scaleDtls]! + seenUs * 1e-3;
       if (seenUs > 0 && totalNs + toleranceNs < seenUs * 1000) this.find('total_below_capture_rtt', frame);
     }
@@ -334,19 +383,27 @@ export class FlowPdm {
     const n = this.codeCount;
     const word = Math.floor(n / CODES_PER_WORD);
     const place = n - word * CODES_PER_WORD;
-    let codes = this.codes;
-    if (codes === null) {
-      codes = this.codes = doubleArray(CODE_WORDS_FIRST);
-    } else if (word >= codes.length) {
-      if (codes.length >= CODE_WORDS_LIMIT) return false;
-      const grown = doubleArray(codes.length === CODE_WORDS_FIRST ? CODE_WORDS_SECOND : Math.min(2 * codes.length, CODE_WORDS_LIMIT));
-      for (let i = 0; i < word; i++) grown[i] = codes[i]!;
-      codes = this.codes = grown;
-    }
     const entry = metric + 8 * code;
-    codes[word] = place === 0 ? entry : codes[word]! + entry * (place === 1 ? CODE_RADIX : CODE_RADIX * CODE_RADIX);
-    this.codeCount = n + 1;
+    const shifted = place === 0 ? entry : entry * (place === 1 ? CODE_RADIX : CODE_RADIX * CODE_RADIX);
     const r = this.ring;
+    if (word < CODE_WORDS_INLINE) {
+      const i = INLINE_CODES + word;
+      r[i] = place === 0 ? shifted : r[i]! + shifted;
+    } else {
+      const i = word - CODE_WORDS_INLINE;
+      let codes = this.codes;
+      if (codes === null) {
+        codes = this.codes = doubleArray(CODE_WORDS_SECOND - CODE_WORDS_INLINE);
+      } else if (i >= codes.length) {
+        const words = codes.length + CODE_WORDS_INLINE;
+        if (words >= CODE_WORDS_LIMIT) return false;
+        const grown = doubleArray(Math.min(2 * words, CODE_WORDS_LIMIT) - CODE_WORDS_INLINE);
+        for (let k = 0; k < i; k++) grown[k] = codes[k]!;
+        codes = this.codes = grown;
+      }
+      codes[i] = place === 0 ? shifted : codes[i]! + shifted;
+    }
+    this.codeCount = n + 1;
     const o = STATS + metric * STAT_FIELDS;
     r[o] = r[o]! + valueNs;
     if (valueNs < r[o + 1]!) r[o + 1] = valueNs;
@@ -377,11 +434,11 @@ export class FlowPdm {
    */
   private countCodes(sketches: (QuantileSketch | null)[], only: number): void {
     const codes = this.codes;
-    if (codes === null) return;
     const r = this.ring;
     const n = this.codeCount;
     for (let i = 0; i < n; i += CODES_PER_WORD) {
-      let rest = codes[i / CODES_PER_WORD]!;
+      const word = i / CODES_PER_WORD;
+      let rest = word < CODE_WORDS_INLINE ? r[INLINE_CODES + word]! : codes![word - CODE_WORDS_INLINE]!;
       const inWord = Math.min(CODES_PER_WORD, n - i);
       for (let k = 0; k < inWord; k++) {
         const entry = rest % CODE_RADIX;
