@@ -4,7 +4,7 @@ import { PdmHit } from '../decode/packet.js';
 import { encodePdmDeltaNs, pdmDeltaNs } from '../wire/pdm.js';
 import { FlowPdm } from './flow-pdm.js';
 import { DurationAccumulator } from './sketch.js';
-import type { Sample } from './types.js';
+import type { PsnEvent, Sample } from './types.js';
 
 const S = 1_000_000_000n; // ns per second
 
@@ -129,14 +129,15 @@ test('PSNLR 0 is a genuine PSN once the sender has received something', () => {
   assert.equal(flow.accumulator('rtd')!.count, 1);
 });
 
-test('statistics from the per-flow sample log equal an accumulator fed with the reported samples, below and above the log limit', () => {
+test('statistics from the per-flow bucket codes equal an accumulator fed with the reported samples, at every storage step', () => {
   // Exchanges A→B→A with server delays and totals over scales 0..60 and negative RTDs (a
-  // server delay above the total), so every metric and both RTD signs go through the log's
-  // integer encoding; 10 exchanges stay in the log, 200 overflow it (128 samples).
+  // server delay above the total), so every metric and both RTD signs go through the bucket
+  // codes: up to 36 samples stay in the ring array, then 96, 192 and 384 in the codes array,
+  // and 200 exchanges (over 1,000 samples) move the flow to one sketch per metric.
   let seed = 99;
   const next = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed / 2 ** 32; };
   const ns = (): bigint => BigInt(Math.floor(next() * 2 ** Math.floor(next() * 60)));
-  for (const exchanges of [10, 200]) {
+  for (const exchanges of [3, 6, 10, 16, 30, 60, 200]) {
     const samples: Sample[] = [];
     const flow = new FlowPdm(0, { onSample: (s) => samples.push(s) });
     let frame = 0;
@@ -157,6 +158,88 @@ test('statistics from the per-flow sample log equal an accumulator fed with the 
       assert.deepEqual(got!.sketchBytes(), direct.sketchBytes(), `${metric} after ${exchanges} exchanges`);
     }
     assert.ok(samples.some((s) => s.metric === 'rtd' && s.value_ns < 0), 'a negative RTD was exercised');
-    assert.ok(samples.length > (exchanges === 200 ? 128 : 0));
+    assert.ok(samples.length > (exchanges === 200 ? 384 : 0));
   }
+});
+
+function rawHit(psnThisPkt: number, psnLastRecv: number, deltaLastRecv: number, scaleDtlr: number, deltaLastSent: number, scaleDtls: number): PdmHit {
+  const h = new PdmHit();
+  Object.assign(h, { psnThisPkt, psnLastRecv, deltaLastRecv, scaleDtlr, deltaLastSent, scaleDtls });
+  return h;
+}
+
+test('server delays too far apart for the bucket-code window (1 as and 65535 × 2^255 as) give the same statistics', () => {
+  for (const order of ['small first', 'huge first']) {
+    const samples: Sample[] = [];
+    const flow = new FlowPdm(0, { onSample: (s) => samples.push(s) });
+    let a = 10, b = 20000, frame = 0;
+    flow.observe(rawHit(a, 0, 0, 0, 0, 0), true, 0, ++frame);
+    for (let i = 0; i < 40; i++) {
+      const huge = (i % 2 === 0) === (order === 'huge first');
+      flow.observe(rawHit(b, a, huge ? 0xffff : 1, huge ? 255 : 0, 0, 0), false, frame, ++frame);
+      a = (a + 1) & 0xffff;
+      flow.observe(rawHit(a, b, 0, 0, 0, 0), true, frame, ++frame);
+      b = (b + 1) & 0xffff;
+    }
+    const direct = new DurationAccumulator();
+    for (const s of samples) if (s.metric === 'server_delay') direct.add(s.value_ns);
+    assert.equal(direct.count, 40);
+    const got = flow.accumulator('server_delay')!;
+    assert.deepEqual(got.stats(), direct.stats(), order);
+    assert.deepEqual(got.sketchBytes(), direct.sketchBytes(), order);
+  }
+});
+
+test('total below the capture round trip: the same findings whatever the capture times look like', () => {
+  // Per exchange: B answers A's packet `gapUs` later (server delay 1 ms), A sends again 1 µs
+  // later with a total of 10 ms. The capture point saw A's packet and the answer `gapUs` apart,
+  // so a total of 10 ms is too small exactly when gapUs·1000 > 10 ms + the tolerance.
+  const gapsUs = [50_000, 5_000, 80_000, 100, 20_000, 7_000, 200_000, 3, 40_000];
+  const totalNs = 10_000_000n;
+  const fires = gapsUs.map((g) => g * 1000 > 10_000_000 + 2_000 + quantumNs(totalNs) + g * 1e-3);
+  // Capture time of A's packet of exchange i (µs from the first packet); B's answer is 1 µs before.
+  const aTimeUs = (i: number): number => gapsUs.slice(0, i + 1).reduce((x, g) => x + g + 1, 0);
+  // Jumps fall between an answer and A's next packet, an interval no check uses.
+  const forms: [string, (t: number) => number][] = [
+    ['from zero', (t) => t],
+    ['epoch µs', (t) => 1.7e15 + t],
+    ['fractional µs', (t) => 1.7e15 + 0.25 + t],
+    ['a jump past 2^44 µs', (t) => 1.7e15 + t + (t >= aTimeUs(3) ? 2 ** 45 : 0)],
+    ['going back 2^46 µs', (t) => 1.7e15 + t - (t >= aTimeUs(5) ? 2 ** 46 : 0)],
+  ];
+  let firstValues: number[] | null = null;
+  for (const [name, at] of forms) {
+    const samples: Sample[] = [];
+    const flow = new FlowPdm(0, { onSample: (x) => samples.push(x) });
+    let a = 300, b = 9000, frame = 0, t = 0;
+    flow.observe(hit(a, 0, 0n, 0n), true, at(t), ++frame);
+    for (const gapUs of gapsUs) {
+      t += gapUs;
+      flow.observe(hit(b, a, 1_000_000n, 0n), false, at(t), ++frame);
+      t += 1;
+      a = (a + 1) & 0xffff;
+      flow.observe(hit(a, b, 1_000n, totalNs), true, at(t), ++frame);
+      b = (b + 1) & 0xffff;
+    }
+    assert.equal(flow.accumulator('total')!.count, gapsUs.length, name);
+    assert.equal(flow.accumulator('rtd')!.count, gapsUs.length, name);
+    // RTD = 10 ms − the server delay stored in B's ring slot next to its time.
+    const rtd = flow.accumulator('rtd')!.stats();
+    assert.ok(Math.abs(rtd.min! - 9e6) < 1e3 && Math.abs(rtd.max! - 9e6) < 1e3, name);
+    const values = samples.map((x) => x.value_ns);
+    firstValues ??= values;
+    assert.deepEqual(values, firstValues, name);
+    const below = flow.findingList().find((f) => f.code === 'total_below_capture_rtt');
+    assert.equal(below?.count, fires.filter(Boolean).length, name);
+    assert.equal(below?.first_frame, 3 + 2 * fires.indexOf(true), name); // A's packet of the first such exchange
+  }
+});
+
+test('a PSN gap reports the number of packets lost in its event, across the wrap', () => {
+  const events: PsnEvent[] = [];
+  const flow = new FlowPdm(3, { onPsnEvent: (e) => events.push(e) });
+  let frame = 0;
+  for (const psn of [65533, 65534, 2, 3, 10]) flow.observe(hit(psn, 0, 0n, 0n), true, frame, ++frame);
+  assert.deepEqual(events.map((e) => [e.kind, e.count, e.psn]), [['lost', 3, 2], ['lost', 6, 10]]);
+  assert.equal(flow.psnCounters(true).lost, 9);
 });

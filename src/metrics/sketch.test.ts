@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { rng } from '../../test/support/build.js';
-import { DurationAccumulator, QuantileSketch, statsFromSketch } from './sketch.js';
+import { BUCKET_ZERO, DurationAccumulator, QuantileSketch, bucketSign, defaultBucketIndex, statsFromSketch } from './sketch.js';
 
 
 function normal(rand: () => number): number {
@@ -338,4 +338,45 @@ test('DurationAccumulator: the sketch of the values (negative, sub-ns, zero, hug
     assert.deepEqual(acc.sketchBytes(), direct.serialize(), `n=${n}`);
     assert.deepEqual(acc.stats(), statsFromSketch(direct), `n=${n}`);
   }
+});
+
+test('bucket-level adds: addInBucket, and fromSummary + countInBucket, build the very sketch add() builds', () => {
+  let seed = 2024;
+  const next = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed / 2 ** 32; };
+  for (const n of [1, 2, 50, 3000]) {
+    const values: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = next();
+      values.push(r < 0.2 ? -next() * 1e6 : r < 0.3 ? next() * 1e-3 : r < 0.35 ? 0 : r < 0.4 ? -1e-13 : r < 0.45 ? 65535 * 2 ** 255 / 1e9 : next() * 1e9);
+    }
+    const direct = new QuantileSketch();
+    const inBucket = new QuantileSketch();
+    let sum = 0, min = Infinity, max = -Infinity;
+    for (const v of values) {
+      direct.add(v);
+      const sign = bucketSign(v);
+      inBucket.addInBucket(v, sign, sign === BUCKET_ZERO ? 0 : defaultBucketIndex(Math.abs(v)));
+      sum += v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const counted = QuantileSketch.fromSummary(sum, min, max);
+    for (const v of values) {
+      const sign = bucketSign(v);
+      counted.countInBucket(sign, sign === BUCKET_ZERO ? 0 : defaultBucketIndex(Math.abs(v)));
+    }
+    assert.deepEqual(inBucket.serialize(), direct.serialize(), `addInBucket n=${n}`);
+    assert.deepEqual(counted.serialize(), direct.serialize(), `fromSummary n=${n}`);
+    assert.deepEqual(statsFromSketch(counted), statsFromSketch(direct));
+    assert.deepEqual(DurationAccumulator.ofSketch(counted).stats(), statsFromSketch(direct));
+  }
+});
+
+test('bucketSign: the zero bucket below 1e-12 ns in magnitude; NaN and ±Infinity are not durations', () => {
+  assert.equal(bucketSign(1e-12), BUCKET_ZERO);
+  assert.equal(bucketSign(-1e-12), BUCKET_ZERO);
+  assert.equal(bucketSign(0), BUCKET_ZERO);
+  assert.equal(bucketSign(2e-12), 1);
+  assert.equal(bucketSign(-2e-12), -1);
+  for (const v of [NaN, Infinity, -Infinity]) assert.ok(Number.isNaN(bucketSign(v)), String(v));
 });
