@@ -1,5 +1,9 @@
 // PSN accounting for one direction of a flow (RFC 8250 §3.2, Appendix A.2). PSNs wrap modulo
 // 2^16, so every comparison is serial arithmetic (RFC 1982 style), never a plain `<`.
+//
+// The state is PSN_STATE_SIZE numbers at an offset of a plain array, so that a flow can keep
+// both directions' state inside one array of its own (FlowPdm: no object per sender, 100,000
+// flows); PsnTracker wraps one state for everyone else.
 
 /** How far behind the highest PSN a late packet may be and still count as reordered. */
 export const PSN_REORDER_WINDOW = 128;
@@ -8,110 +12,149 @@ export const PSN_RESTART_GAP = 1024;
 
 export type PsnVerdict = 'first' | 'in_order' | 'gap' | 'reordered' | 'duplicate' | 'restart';
 
+/** Offsets in a PSN state. */
+/** Highest PSN seen in this epoch (serial order); -1 before the first packet. */
+export const PSN_HIGHEST = 0;
+/** The first PSN of the current epoch (random start check); -1 before the first packet. */
+export const PSN_EPOCH_START = 1;
+export const PSN_LOST = 2;
+export const PSN_REORDERED = 3;
+export const PSN_DUPLICATES = 4;
+export const PSN_RESTARTS = 5;
+/**
+ * Bit i of the 128-bit window W0..W3 (W0 low) set: PSN (highest − i) was received. Signed
+ * 32-bit words (`| 0`, not `>>> 0`), like every bitwise result in JS.
+ */
+const W0 = 6, W1 = 7, W2 = 8, W3 = 9;
+export const PSN_STATE_SIZE = 10;
 
+/** Writes an empty state (no packet yet) at `o`. */
+export function psnInit(st: number[], o: number): void {
+  st[o + PSN_HIGHEST] = -1;
+  st[o + PSN_EPOCH_START] = -1;
+  for (let k = PSN_LOST; k < PSN_STATE_SIZE; k++) st[o + k] = 0;
+}
+
+/**
+ * Feeds one PSNTP to the state at `o`; returns what it means for the sequence. A 'gap' is
+ * (psn − highest before it − 1) mod 2^16 packets, all counted lost.
+ */
+export function psnObserve(st: number[], o: number, psn: number): PsnVerdict {
+  const highest = st[o + PSN_HIGHEST]!;
+  if (highest < 0) {
+    startEpoch(st, o, psn);
+    return 'first';
+  }
+  const ahead = (psn - highest) & 0xffff;
+  if (ahead === 0) {
+    st[o + PSN_DUPLICATES] = st[o + PSN_DUPLICATES]! + 1;
+    return 'duplicate';
+  }
+  if (ahead < PSN_RESTART_GAP) {
+    shift(st, o, ahead);
+    st[o + PSN_HIGHEST] = psn;
+    st[o + W0] = st[o + W0]! | 1;
+    if (ahead === 1) return 'in_order';
+    st[o + PSN_LOST] = st[o + PSN_LOST]! + ahead - 1;
+    return 'gap';
+  }
+  const behind = 0x10000 - ahead;
+  if (behind < PSN_REORDER_WINDOW) {
+    const w = o + W0 + (behind >>> 5);
+    const bit = 1 << (behind & 31);
+    if ((st[w]! & bit) !== 0) {
+      st[o + PSN_DUPLICATES] = st[o + PSN_DUPLICATES]! + 1;
+      return 'duplicate';
+    }
+    st[w] = st[w]! | bit;
+    st[o + PSN_REORDERED] = st[o + PSN_REORDERED]! + 1;
+    // It was counted lost when the gap opened, unless it precedes the epoch's first PSN seen
+    // (the capture began between it and its successor): then no gap was ever counted.
+    if (((psn - st[o + PSN_EPOCH_START]!) & 0xffff) < 0x8000) st[o + PSN_LOST] = st[o + PSN_LOST]! - 1;
+    else st[o + PSN_EPOCH_START] = psn;
+    return 'reordered';
+  }
+  st[o + PSN_RESTARTS] = st[o + PSN_RESTARTS]! + 1;
+  startEpoch(st, o, psn);
+  return 'restart';
+}
+
+/** Starts a new epoch explicitly (a peer's state timeout seen through zero deltas). */
+export function psnRestart(st: number[], o: number, psn: number): void {
+  st[o + PSN_RESTARTS] = st[o + PSN_RESTARTS]! + 1;
+  startEpoch(st, o, psn);
+}
+
+/** True if `psn` is at or behind the highest PSN seen (serial order), i.e. it was sent. */
+export function psnHasReached(st: readonly number[], o: number, psn: number): boolean {
+  const highest = st[o + PSN_HIGHEST]!;
+  if (highest < 0) return false;
+  const ahead = (psn - highest) & 0xffff;
+  return ahead === 0 || ahead >= 0x8000;
+}
+
+function startEpoch(st: number[], o: number, psn: number): void {
+  st[o + PSN_HIGHEST] = psn;
+  st[o + PSN_EPOCH_START] = psn;
+  st[o + W0] = 1;
+  st[o + W1] = 0;
+  st[o + W2] = 0;
+  st[o + W3] = 0;
+}
+
+/** Moves the window up by n PSNs (a 128-bit left shift over four 32-bit words). */
+function shift(st: number[], o: number, n: number): void {
+  if (n >= PSN_REORDER_WINDOW) {
+    st[o + W0] = st[o + W1] = st[o + W2] = st[o + W3] = 0;
+    return;
+  }
+  let w0 = st[o + W0]! | 0, w1 = st[o + W1]! | 0, w2 = st[o + W2]! | 0, w3 = st[o + W3]! | 0;
+  for (; n >= 32; n -= 32) {
+    w3 = w2;
+    w2 = w1;
+    w1 = w0;
+    w0 = 0;
+  }
+  if (n > 0) {
+    const back = 32 - n;
+    w3 = (w3 << n) | (w2 >>> back);
+    w2 = (w2 << n) | (w1 >>> back);
+    w1 = (w1 << n) | (w0 >>> back);
+    w0 = w0 << n;
+  }
+  st[o + W0] = w0;
+  st[o + W1] = w1;
+  st[o + W2] = w2;
+  st[o + W3] = w3;
+}
+
+/** One direction's PSN accounting as an object (the state in an array of its own). */
 export class PsnTracker {
-  /** Highest PSN seen in this epoch (serial order); -1 before the first packet. */
-  highest = -1;
-  lost = 0;
-  reordered = 0;
-  duplicates = 0;
-  restarts = 0;
-  /** The first PSN of the current epoch (random start check). */
-  epochStart = -1;
-  /* No `lastGap` field: a caller that needs the size of a gap computes it from `highest` before
-   * observe() (8 bytes less per sender of 100,000 flows). */
-  /** Bit i of the 128-bit window w0..w3 (w0 low) set: PSN (highest − i) was received. Plain
-   * number fields rather than a typed array: one object fewer to touch per packet. Signed
-   * 32-bit words (`| 0`, not `>>> 0`): V8 keeps int32 in the field itself, while a word with
-   * bit 31 set as an unsigned number would be a boxed heap number (100,000 flows × 8 words). */
-  private w0 = 0;
-  private w1 = 0;
-  private w2 = 0;
-  private w3 = 0;
+  private readonly st: number[] = new Array<number>(PSN_STATE_SIZE);
+
+  constructor() {
+    psnInit(this.st, 0);
+  }
+
+  get highest(): number { return this.st[PSN_HIGHEST]!; }
+  get epochStart(): number { return this.st[PSN_EPOCH_START]!; }
+  get lost(): number { return this.st[PSN_LOST]!; }
+  get reordered(): number { return this.st[PSN_REORDERED]!; }
+  get duplicates(): number { return this.st[PSN_DUPLICATES]!; }
+  get restarts(): number { return this.st[PSN_RESTARTS]!; }
 
   /** Feeds one PSNTP; returns what it means for the sequence. */
   observe(psn: number): PsnVerdict {
-    if (this.highest < 0) {
-      this.startEpoch(psn);
-      return 'first';
-    }
-    const ahead = (psn - this.highest) & 0xffff;
-    if (ahead === 0) {
-      this.duplicates++;
-      return 'duplicate';
-    }
-    if (ahead < PSN_RESTART_GAP) {
-      this.shift(ahead);
-      this.highest = psn;
-      this.w0 |= 1;
-      if (ahead === 1) return 'in_order';
-      this.lost += ahead - 1; // a 'gap' is (psn − highest before it − 1) mod 2^16 packets
-      return 'gap';
-    }
-    const behind = 0x10000 - ahead;
-    if (behind < PSN_REORDER_WINDOW) {
-      const word = behind >>> 5;
-      const bit = 1 << (behind & 31);
-      const w = word === 0 ? this.w0 : word === 1 ? this.w1 : word === 2 ? this.w2 : this.w3;
-      if ((w & bit) !== 0) {
-        this.duplicates++;
-        return 'duplicate';
-      }
-      if (word === 0) this.w0 |= bit;
-      else if (word === 1) this.w1 |= bit;
-      else if (word === 2) this.w2 |= bit;
-      else this.w3 |= bit;
-      this.reordered++;
-      // It was counted lost when the gap opened, unless it precedes the epoch's first PSN seen
-      // (the capture began between it and its successor): then no gap was ever counted.
-      if (((psn - this.epochStart) & 0xffff) < 0x8000) this.lost--;
-      else this.epochStart = psn;
-      return 'reordered';
-    }
-    this.restarts++;
-    this.startEpoch(psn);
-    return 'restart';
+    return psnObserve(this.st, 0, psn);
   }
 
   /** Starts a new epoch explicitly (a peer's state timeout seen through zero deltas). */
   restart(psn: number): void {
-    this.restarts++;
-    this.startEpoch(psn);
+    psnRestart(this.st, 0, psn);
   }
 
   /** True if `psn` is at or behind the highest PSN seen (serial order), i.e. it was sent. */
   hasReached(psn: number): boolean {
-    if (this.highest < 0) return false;
-    const ahead = (psn - this.highest) & 0xffff;
-    return ahead === 0 || ahead >= 0x8000;
-  }
-
-  private startEpoch(psn: number): void {
-    this.highest = psn;
-    this.epochStart = psn;
-    this.w0 = 1;
-    this.w1 = 0;
-    this.w2 = 0;
-    this.w3 = 0;
-  }
-
-  /** Moves the window up by n PSNs (a 128-bit left shift over four 32-bit words). */
-  private shift(n: number): void {
-    if (n >= PSN_REORDER_WINDOW) {
-      this.w0 = this.w1 = this.w2 = this.w3 = 0;
-      return;
-    }
-    for (; n >= 32; n -= 32) {
-      this.w3 = this.w2;
-      this.w2 = this.w1;
-      this.w1 = this.w0;
-      this.w0 = 0;
-    }
-    if (n === 0) return;
-    const back = 32 - n;
-    this.w3 = (this.w3 << n) | (this.w2 >>> back);
-    this.w2 = (this.w2 << n) | (this.w1 >>> back);
-    this.w1 = (this.w1 << n) | (this.w0 >>> back);
-    this.w0 = this.w0 << n;
+    return psnHasReached(this.st, 0, psn);
   }
 }

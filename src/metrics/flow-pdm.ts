@@ -7,7 +7,10 @@
 // The same rules with the roles swapped give the mirror ("reverse") metrics.
 
 import type { PdmHit } from '../decode/packet.js';
-import { PsnTracker, type PsnVerdict } from '../flow/psn.js';
+import {
+  PSN_DUPLICATES, PSN_HIGHEST, PSN_LOST, PSN_REORDERED, PSN_RESTARTS, PSN_STATE_SIZE, psnHasReached, psnInit, psnObserve,
+  psnRestart, type PsnVerdict,
+} from '../flow/psn.js';
 import { DurationAccumulator, QuantileSketch, bucketSign, defaultBucketIndex, doubleArray } from './sketch.js';
 import type { Finding, PsnCounters, PsnEvent, Sample } from './types.js';
 
@@ -48,93 +51,25 @@ export interface SampleObserver {
 }
 
 /**
- * One sender's state: its PSN accounting (the PsnTracker it extends: one object, not two, per
- * sender of 100,000 flows) and where it is in its half of the flow's ring (which FlowPdm passes
- * in: a reference per sender would cost 8 bytes each).
- */
-class SenderState extends PsnTracker {
-  /** First PSN of an epoch whose start was seen (PSNLR 0, zero deltas); -1 otherwise. */
-  seenStartPsn = -1;
-  /**
-   * Small fields in one small integer (8 bytes per field per sender): the next ring slot (bits
-   * 0-2), hadState (bit 3), this sender's half of the ring (bit 4: the responder's), and the
-   * previous PSNLR + 1 (bits 5-21).
-   */
-  private packed: number;
-
-  constructor(responder: boolean) {
-    super();
-    this.packed = responder ? 16 : 0;
-  }
-
-  /** PSNLR of this sender's previous packet in the epoch; -1 before the first. */
-  get prevPsnLastRecv(): number {
-    return (this.packed >> 5) - 1;
-  }
-
-  set prevPsnLastRecv(psn: number) {
-    this.packed = (this.packed & 31) | ((psn + 1) << 5);
-  }
-
-  /** The previous packet carried state (a PSNLR or a delta): a later all-zero one is a reset. */
-  get hadState(): boolean {
-    return (this.packed & 8) !== 0;
-  }
-
-  set hadState(had: boolean) {
-    this.packed = had ? this.packed | 8 : this.packed & ~8;
-  }
-
-  /** Where this sender's half of the ring starts. */
-  private get ringBase(): number {
-    return (this.packed & 16) === 0 ? 0 : RING_SIZE * SLOT;
-  }
-
-  /** Remembers a packet as the two numbers of a slot (see SLOT); returns the slot's offset in `r`. */
-  push(r: number[], packetWord: number, timeWord: number): number {
-    const next = this.packed & RING_MASK;
-    const o = this.ringBase + next * SLOT;
-    r[o] = packetWord;
-    r[o + 1] = timeWord;
-    this.packed = (this.packed & ~RING_MASK) | ((next + 1) & RING_MASK);
-    return o;
-  }
-
-  /** Offset in `r` of the most recent packet with PSNTP `psn`, or -1. Newest first. */
-  find(r: readonly number[], psn: number): number {
-    const base = this.ringBase;
-    const next = this.packed & RING_MASK;
-    // PSNTP is the top of the packet word: compare ranges, no division per slot.
-    const lo = psn * PSN_FACTOR;
-    const hi = lo + PSN_FACTOR;
-    for (let k = 1; k <= RING_SIZE; k++) {
-      const o = base + ((next - k) & RING_MASK) * SLOT;
-      const w = r[o]!;
-      if (w >= lo && w < hi) return o;
-    }
-    return -1;
-  }
-
-  newEpoch(r: number[]): void {
-    this.prevPsnLastRecv = -1;
-    this.hadState = false;
-    const base = this.ringBase;
-    for (let k = 0; k < RING_SIZE; k++) r[base + k * SLOT] = -1;
-  }
-
-  counters(): PsnCounters {
-    return { lost: this.lost, reordered: this.reordered, duplicates: this.duplicates, restarts: this.restarts };
-  }
-}
-
-/**
  * After both senders' slots the ring array holds the flow's first capture time (TIME_BASE, NaN
- * before the first packet), then per metric the exact sum (added in arrival order), min and
- * max (STATS), then the first CODE_WORDS_INLINE words of bucket codes (below): one array per
- * flow instead of three.
+ * before the first packet), each sender's state (SENDER_A, SENDER_B), per metric the exact sum
+ * (added in arrival order), min and max (STATS), then the first CODE_WORDS_INLINE words of
+ * bucket codes (below): one array per flow instead of six objects and arrays.
  */
 const TIME_BASE = 2 * RING_SIZE * SLOT;
-const STATS = TIME_BASE + 1;
+/**
+ * A sender's state: its PSN accounting (flow/psn.ts), the first PSN of an epoch whose start was
+ * seen (PSNLR 0, zero deltas; -1 otherwise), and small fields packed in one number: the next
+ * slot of its half of the ring (bits 0-2), whether its previous packet carried state (a PSNLR
+ * or a delta: a later all-zero one is a reset; bit 3), its previous PSNLR in the epoch + 1
+ * (bits 4-20; 0 before the first).
+ */
+const SEEN_START = PSN_STATE_SIZE;
+const PACKED = PSN_STATE_SIZE + 1;
+const SENDER_SIZE = PSN_STATE_SIZE + 2;
+const SENDER_A = TIME_BASE + 1;
+const SENDER_B = SENDER_A + SENDER_SIZE;
+const STATS = SENDER_B + SENDER_SIZE;
 const STAT_FIELDS = 3;
 const INLINE_CODES = STATS + METRICS.length * STAT_FIELDS;
 const CODE_WORDS_INLINE = 12;
@@ -170,11 +105,6 @@ function rawDelta(delta: number, scale: number): number {
   return delta + scale * 0x10000;
 }
 
-/** The value in ns of a rawDelta: the very product observe() computed. */
-function rawDeltaNs(raw: number): number {
-  return (raw % 0x10000) * NS_PER_UNIT[Math.floor(raw / 0x10000)]!;
-}
-
 /**
  * Bucket indices of recent rawDeltas, direct-mapped: a server delay or total in ns is a
  * function of its raw (delta, scale) pair, and so is its bucket, so the logarithm is taken once
@@ -194,14 +124,12 @@ function rawDeltaIndex(raw: number, valueNs: number): number {
   return index;
 }
 
-/** rawDelta of the DeltaTLR in the ring slot at `o`. */
-function slotRawDelta(r: readonly number[], o: number): number {
-  return rawDelta(r[o]! % 0x10000, r[o + 1]! % 0x100);
-}
+// A slot's fields are read with bitwise operators, which take an integer modulo 2^32 (exact
+// for these non-negative integers below 2^53): no `%` on doubles (a slow fmod call) per packet.
 
 /** PSNLR of the ring slot at `o`. */
 function slotPsnLastRecv(r: readonly number[], o: number): number {
-  return Math.floor(r[o]! / 0x10000) % 0x10000;
+  return r[o]! >>> 16 & 0xffff;
 }
 
 /** The capture time of the ring slot at `o` in µs since the flow's first packet, + TIME_OFFSET_US. */
@@ -211,13 +139,69 @@ function slotTime(r: readonly number[], o: number): number {
 
 /** DeltaTLR of the ring slot at `o` in ns: the same product as when the packet was seen. */
 function slotDeltaLastRecvNs(r: readonly number[], o: number): number {
-  return rawDeltaNs(slotRawDelta(r, o));
+  return (r[o]! & 0xffff) * NS_PER_UNIT[r[o + 1]! & 0xff]!;
 }
 
-/** A flow's ring array: empty slots (packet word -1), no time base, each metric's sum 0, min +∞, max −∞. */
+/** Where the ring half of the sender whose state is at `so` starts. */
+function ringHalf(so: number): number {
+  return so === SENDER_A ? 0 : RING_SIZE * SLOT;
+}
+
+/** PSNLR of the previous packet of the sender at `so` in the epoch; -1 before the first. */
+function prevPsnLastRecv(r: readonly number[], so: number): number {
+  return (r[so + PACKED]! >> 4) - 1;
+}
+
+function hadState(r: readonly number[], so: number): boolean {
+  return (r[so + PACKED]! & 8) !== 0;
+}
+
+function setPrevious(r: number[], so: number, psnLastRecv: number, had: boolean): void {
+  r[so + PACKED] = (r[so + PACKED]! & RING_MASK) | (had ? 8 : 0) | ((psnLastRecv + 1) << 4);
+}
+
+/** Remembers a packet of the sender at `so` as the two numbers of a slot (see SLOT); returns the slot's offset. */
+function pushSlot(r: number[], so: number, packetWord: number, timeWord: number): number {
+  const packed = r[so + PACKED]!;
+  const next = packed & RING_MASK;
+  const o = ringHalf(so) + next * SLOT;
+  r[o] = packetWord;
+  r[o + 1] = timeWord;
+  r[so + PACKED] = (packed & ~RING_MASK) | ((next + 1) & RING_MASK);
+  return o;
+}
+
+/** Offset of the most recent packet of the sender at `so` with PSNTP `psn`, or -1. Newest first. */
+function findSlot(r: readonly number[], so: number, psn: number): number {
+  const half = ringHalf(so);
+  const next = r[so + PACKED]! & RING_MASK;
+  // PSNTP is the top of the packet word: compare ranges, no division per slot.
+  const lo = psn * PSN_FACTOR;
+  const hi = lo + PSN_FACTOR;
+  for (let k = 1; k <= RING_SIZE; k++) {
+    const o = half + ((next - k) & RING_MASK) * SLOT;
+    const w = r[o]!;
+    if (w >= lo && w < hi) return o;
+  }
+  return -1;
+}
+
+/** Forgets the previous packets of the sender at `so` (a new epoch after a restart). */
+function newEpoch(r: number[], so: number): void {
+  setPrevious(r, so, -1, false);
+  const half = ringHalf(so);
+  for (let k = 0; k < RING_SIZE; k++) r[half + k * SLOT] = -1;
+}
+
+/** A flow's ring array: empty slots (packet word -1), no time base, fresh senders, each metric's sum 0, min +∞, max −∞. */
 function newRing(): number[] {
   const ring = doubleArray(RING_LENGTH).fill(-1);
   ring[TIME_BASE] = NaN;
+  for (const so of [SENDER_A, SENDER_B]) {
+    psnInit(ring, so);
+    ring[so + SEEN_START] = -1;
+    ring[so + PACKED] = 0;
+  }
   for (let o = STATS; o < INLINE_CODES; o += STAT_FIELDS) {
     ring[o] = 0;
     ring[o + 1] = Infinity;
@@ -234,9 +218,6 @@ export class FlowPdm {
    * store, ~200 bytes (20 MB at 100,000 flows). PSN -1 marks an empty slot.
    */
   private readonly ring: number[] = newRing();
-  /** Packets sent by the initiator (A) and by the responder (B). */
-  private readonly a = new SenderState(false);
-  private readonly b = new SenderState(true);
   /** Capture times of the ring's slots, by slot, for a flow whose times do not fit the time word; null otherwise. */
   private wideTimes: number[] | null = null;
   /** The bucket codes past the ring array's CODE_WORDS_INLINE words (see CODE_RADIX); `codeCount` codes in all. */
@@ -267,26 +248,27 @@ export class FlowPdm {
 
   /** Feeds the primary PDM option of one packet; `fromInitiator` is its direction. */
   observe(hit: PdmHit, fromInitiator: boolean, tsUs: number, frame: number): void {
-    const s = fromInitiator ? this.a : this.b;
-    const peer = fromInitiator ? this.b : this.a;
+    const r = this.ring;
+    const s = fromInitiator ? SENDER_A : SENDER_B;
+    const peer = fromInitiator ? SENDER_B : SENDER_A;
     const psn = hit.psnThisPkt;
     const startSignature = hit.psnLastRecv === 0 && hit.deltaLastRecv === 0 && hit.deltaLastSent === 0 &&
       hit.scaleDtlr === 0 && hit.scaleDtls === 0;
 
-    const highestBefore = s.highest;
+    const highestBefore = r[s + PSN_HIGHEST]!;
     let verdict: PsnVerdict;
-    if (startSignature && s.hadState && ((psn - s.highest) & 0xffff) !== 1) {
+    if (startSignature && hadState(r, s) && ((psn - highestBefore) & 0xffff) !== 1) {
       // The sender dropped its state (RFC 8250 §3.6 timeout) and began again with a new PSN.
       // A sender that never received anything (one-way flows, §4.2) keeps the all-zero fields
       // throughout; its PSN gaps are losses, not restarts.
-      s.restart(psn);
+      psnRestart(r, s, psn);
       verdict = 'restart';
     } else {
-      verdict = s.observe(psn);
+      verdict = psnObserve(r, s, psn);
     }
     if (verdict === 'first' || verdict === 'restart') {
-      if (verdict === 'restart') { s.newEpoch(this.ring); this.event(fromInitiator, 'restart', 1, psn, tsUs, frame); }
-      s.seenStartPsn = startSignature ? psn : -1;
+      if (verdict === 'restart') { newEpoch(r, s); this.event(fromInitiator, 'restart', 1, psn, tsUs, frame); }
+      r[s + SEEN_START] = startSignature ? psn : -1;
     } else if (verdict !== 'in_order') {
       this.find('psn_not_sequential', frame);
       if (verdict === 'gap') this.event(fromInitiator, 'lost', ((psn - highestBefore) & 0xffff) - 1, psn, tsUs, frame);
@@ -299,20 +281,19 @@ export class FlowPdm {
     // deltas; passively, its PSNLR differs from the previous packet's in this direction.
     // After a packet that carried no state (PSNLR 0, zero deltas: nothing received yet), a
     // PSNLR of 0 is a genuine PSN, so any state at all marks the first packet after a receive.
-    const fresh = s.prevPsnLastRecv < 0 || !s.hadState || hit.psnLastRecv !== s.prevPsnLastRecv;
+    const previous = prevPsnLastRecv(r, s);
+    const fresh = previous < 0 || !hadState(r, s) || hit.psnLastRecv !== previous;
     if (fresh && !startSignature) {
-      if (peer.highest >= 0 && !peer.hasReached(hit.psnLastRecv)) this.find('psnlr_unknown', frame);
+      if (r[peer + PSN_HIGHEST]! >= 0 && !psnHasReached(r, peer, hit.psnLastRecv)) this.find('psnlr_unknown', frame);
       if (deltaLastRecvNs > 0) {
         const index = rawDeltaIndex(rawDelta(hit.deltaLastRecv, hit.scaleDtlr), deltaLastRecvNs);
         this.sample(fromInitiator ? REVERSE_SERVER_DELAY : SERVER_DELAY, deltaLastRecvNs, 1, index, psn, tsUs, frame);
       }
       if (hit.deltaLastSent !== 0) this.roundTrip(s, peer, hit, fromInitiator, tsUs, frame);
     }
-    s.prevPsnLastRecv = hit.psnLastRecv;
-    s.hadState = !startSignature;
-    const r = this.ring;
+    setPrevious(r, s, hit.psnLastRecv, !startSignature);
     const time = this.timeWord(tsUs);
-    const o = s.push(r, psn * PSN_FACTOR + hit.psnLastRecv * 0x10000 + hit.deltaLastRecv, hit.scaleDtlr + 0x100 * time);
+    const o = pushSlot(r, s, psn * PSN_FACTOR + hit.psnLastRecv * 0x10000 + hit.deltaLastRecv, hit.scaleDtlr + 0x100 * time);
     if (this.wideTimes !== null) this.wideTimes[o / SLOT] = tsUs;
   }
 
@@ -334,12 +315,12 @@ export class FlowPdm {
   }
 
   /** DeltaTLS gives the total; minus the peer's DeltaTLR in the packet PSNLR names, the RTD. */
-  private roundTrip(s: SenderState, peer: SenderState, hit: PdmHit, fromInitiator: boolean, tsUs: number, frame: number): void {
+  private roundTrip(s: number, peer: number, hit: PdmHit, fromInitiator: boolean, tsUs: number, frame: number): void {
     const totalNs = hit.deltaLastSent * NS_PER_UNIT[hit.scaleDtls]!;
     const psn = hit.psnThisPkt;
     this.sample(fromInitiator ? TOTAL : REVERSE_TOTAL, totalNs, 1, rawDeltaIndex(rawDelta(hit.deltaLastSent, hit.scaleDtls), totalNs), psn, tsUs, frame);
     const r = this.ring;
-    const answer = peer.find(r, hit.psnLastRecv);
+    const answer = findSlot(r, peer, hit.psnLastRecv);
     if (answer < 0) return;
     const peerDelayNs = slotDeltaLastRecvNs(r, answer);
     // DeltaTLS runs from this sender's previous send; the answer must be to that very packet,
@@ -350,7 +331,7 @@ export class FlowPdm {
     const sign = bucketSign(rtdNs);
     this.sample(fromInitiator ? RTD : REVERSE_RTD, rtdNs, sign, sign === 0 ? 0 : defaultBucketIndex(Math.abs(rtdNs)), psn, tsUs, frame);
     if (rtdNs < 0) this.find('rtd_negative', frame);
-    const own = s.find(r, previousPsn);
+    const own = findSlot(r, s, previousPsn);
     if (own >= 0) {
       // Any capture point on the path sees request and answer inside the sender's own interval.
       const wide = this.wideTimes;
@@ -441,18 +422,19 @@ export class FlowPdm {
       let rest = word < CODE_WORDS_INLINE ? r[INLINE_CODES + word]! : codes![word - CODE_WORDS_INLINE]!;
       const inWord = Math.min(CODES_PER_WORD, n - i);
       for (let k = 0; k < inWord; k++) {
-        const entry = rest % CODE_RADIX;
-        rest = (rest - entry) / CODE_RADIX;
-        const metric = entry % 8;
+        const higher = Math.floor(rest / CODE_RADIX);
+        const entry = rest - higher * CODE_RADIX;
+        rest = higher;
+        const metric = entry & 7;
         if (only >= 0 && metric !== only) continue;
         let sketch = sketches[metric]!;
         if (sketch === null) {
           const o = STATS + metric * STAT_FIELDS;
           sketch = sketches[metric] = QuantileSketch.fromSummary(r[o]!, r[o + 1]!, r[o + 2]!);
         }
-        const code = (entry - metric) / 8;
+        const code = entry >> 3;
         if (code === 0) sketch.countInBucket(0, 0);
-        else sketch.countInBucket((code - 1) % 2 === 1 ? -1 : 1, Math.floor((code - 1) / 2) - CODE_WINDOW + this.codeBase);
+        else sketch.countInBucket(((code - 1) & 1) === 1 ? -1 : 1, ((code - 1) >> 1) - CODE_WINDOW + this.codeBase);
       }
     }
   }
@@ -488,16 +470,18 @@ export class FlowPdm {
   }
 
   psnCounters(fromInitiator: boolean): PsnCounters {
-    return (fromInitiator ? this.a : this.b).counters();
+    const r = this.ring;
+    const s = fromInitiator ? SENDER_A : SENDER_B;
+    return { lost: r[s + PSN_LOST]!, reordered: r[s + PSN_REORDERED]!, duplicates: r[s + PSN_DUPLICATES]!, restarts: r[s + PSN_RESTARTS]! };
   }
 
   /** First PSNs of epochs whose start was seen, per direction (random-start check). */
   startPsns(): number[] {
-    return [this.a.seenStartPsn, this.b.seenStartPsn].filter((p) => p >= 0);
+    return [this.ring[SENDER_A + SEEN_START]!, this.ring[SENDER_B + SEEN_START]!].filter((p) => p >= 0);
   }
 
   get restarts(): number {
-    return this.a.restarts + this.b.restarts;
+    return this.ring[SENDER_A + PSN_RESTARTS]! + this.ring[SENDER_B + PSN_RESTARTS]!;
   }
 
   /** The findings in order of first sight, as new objects. */
