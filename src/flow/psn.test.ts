@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PSN_RESTART_GAP, PsnTracker } from './psn.js';
+import {
+  PSN_DUPLICATES, PSN_HIGHEST, PSN_LOST, PSN_REORDERED, PSN_RESTARTS, PSN_RESTART_GAP, PSN_STATE_SIZE, PsnTracker,
+  psnHasReached, psnInit, psnObserve, psnRestart,
+} from './psn.js';
 
 function feed(psns: number[]): PsnTracker {
   const t = new PsnTracker();
@@ -53,4 +56,28 @@ test('hasReached compares serially', () => {
 test('a packet older than the first one seen is reordering, never negative loss', () => {
   const t = feed([100, 99, 101, 98]);
   assert.deepEqual([t.lost, t.reordered], [0, 2]);
+});
+
+test('states at offsets of one array (as FlowPdm keeps both directions) stay apart and equal PsnTracker', () => {
+  const st = new Array<number>(3 + 2 * PSN_STATE_SIZE + 3).fill(7);
+  const a = 3, b = 3 + PSN_STATE_SIZE;
+  psnInit(st, a);
+  psnInit(st, b);
+  const seqA = [65534, 0, 65535, 1, 1, 5, 40000, 40001];
+  const seqB = [10, 11, 11, 12, 10, 200, 199];
+  const ta = new PsnTracker();
+  const tb = new PsnTracker();
+  for (let i = 0; i < Math.max(seqA.length, seqB.length); i++) {
+    if (i < seqA.length) assert.equal(psnObserve(st, a, seqA[i]!), ta.observe(seqA[i]!));
+    if (i < seqB.length) assert.equal(psnObserve(st, b, seqB[i]!), tb.observe(seqB[i]!));
+  }
+  for (const [o, t] of [[a, ta], [b, tb]] as const) {
+    assert.deepEqual([st[o + PSN_HIGHEST], st[o + PSN_LOST], st[o + PSN_REORDERED], st[o + PSN_DUPLICATES], st[o + PSN_RESTARTS]],
+      [t.highest, t.lost, t.reordered, t.duplicates, t.restarts]);
+    assert.equal(psnHasReached(st, o, t.highest), true);
+  }
+  assert.deepEqual([st[0], st[1], st[2], st.at(-3), st.at(-2), st.at(-1)], [7, 7, 7, 7, 7, 7], 'nothing written outside the states');
+  psnRestart(st, a, 123);
+  assert.equal(st[a + PSN_HIGHEST], 123);
+  assert.equal(st[a + PSN_RESTARTS], ta.restarts + 1);
 });
