@@ -17,7 +17,9 @@ import { Worker } from 'node:worker_threads';
 import type { EspPreOpen, EspPreOpenRequest } from './esp-preopen.js';
 import { packetRecordCapLen, packetRecordWords } from '../flow/packet-record.js';
 import { createRingBuffer, FrameRingReader, RECORD_ANNOTATION_WORDS, RECORD_WORDS_BEFORE_FRAME } from './frame-ring.js';
-import { READER_WORKER_URL, readerModeFromEnv, takePrewarmedReaderWorker, WORKER_MIN_BYTES } from './reader-prewarm.js';
+import {
+  claimSpeculativeRead, READER_WORKER_URL, readerModeFromEnv, speculativeReadPending, takePrewarmedReaderWorker, WORKER_MIN_BYTES,
+} from './reader-prewarm.js';
 import {
   HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, linkTypeNumber, type NativeSessionBinding, type OfflineSession,
   openOfflineSession, pcapLoadedHere, readerWorkersAlive,
@@ -237,11 +239,8 @@ export async function readCaptureFile(path: string, options: ReadOptions, onFram
   const delivery = new Delivery(onFrame, head.recordHeaderBytes, packetRecords ? options.onPacketRecord! : null);
   const drained = reader === 'worker'
     ? await readInWorker({ path, filter, esp: options.esp, linkType: head.linkType }, delivery)
-    : await drainWithLibpcap(path, filter, (buf, w) => {
-      const capLen = w[HEADER_CAPLEN]!;
-      return delivery.deliver(buf, capLen <= buf.length ? capLen : buf.length, w[HEADER_WIRELEN]!,
-        w[HEADER_SEC]! * 1e6 + w[HEADER_USEC]!);
-    });
+    : speculativeReadPending() ? await claimSpeculativeRead(null).then(() => readHere(path, filter, delivery))
+    : await readHere(path, filter, delivery);
   summary.delivered = delivery.delivered;
   if (delivery.callbackError !== null) throw delivery.callbackError;
   if (drained.openError !== null) throw new CaptureFileError(path, drained.openError);
@@ -261,6 +260,15 @@ export async function readCaptureFile(path: string, options: ReadOptions, onFram
     summary.expected = scan.packets;
   }
   return finishSummary(summary, scan, filter === '', mismatch);
+}
+
+/** libpcap in this thread, straight into `delivery`. */
+function readHere(path: string, filter: string, delivery: Delivery): Promise<DrainResult> {
+  return drainWithLibpcap(path, filter, (buf, w) => {
+    const capLen = w[HEADER_CAPLEN]!;
+    return delivery.deliver(buf, capLen <= buf.length ? capLen : buf.length, w[HEADER_WIRELEN]!,
+      w[HEADER_SEC]! * 1e6 + w[HEADER_USEC]!);
+  });
 }
 
 function chooseReader(requested: ReaderMode | undefined, fileBytes: number): 'thread' | 'worker' {
@@ -296,21 +304,24 @@ async function readInWorker(read: WorkerRead, d: Delivery): Promise<DrainResult>
 async function runReaderWorker(read: WorkerRead, d: Delivery): Promise<DrainResult> {
   const { path, filter, linkType } = read;
   const packetRecords = d.onRecord !== null;
-  const sab = createRingBuffer();
+  const wanted = { path, filter, esp: read.esp?.request ?? null, linkType, packetRecords };
+  // The CLI may have started this very read already (main.ts); then its ring is taken as it is.
+  const started = await claimSpeculativeRead(wanted);
+  const sab = started?.sab ?? createRingBuffer();
   const ring = new FrameRingReader(sab);
   const replay = read.esp?.opener ?? null;
   readerWorkersAlive(+1);
-  const workerData: ReaderWorkerData = { sab, path, filter, esp: read.esp?.request ?? null, linkType, packetRecords };
+  const workerData: ReaderWorkerData = { sab, ...wanted };
   // A worker started early by the CLI (reader-prewarm.ts) takes the read as a message.
-  const prewarmed = takePrewarmedReaderWorker();
-  const worker = prewarmed ?? new Worker(READER_WORKER_URL, { workerData });
+  const prewarmed = started === null ? takePrewarmedReaderWorker() : null;
+  const worker = started?.worker ?? prewarmed ?? new Worker(READER_WORKER_URL, { workerData });
   prewarmed?.postMessage(workerData);
   let workerError: unknown = null;
   let gone = false;
-  const exited = new Promise<void>((resolve) => {
-    worker.once('error', (err) => { workerError = err; });
-    worker.once('exit', () => { gone = true; readerWorkersAlive(-1); resolve(); });
-  });
+  worker.once('error', (err) => { workerError = err; });
+  // A speculative read's thread may have read the whole file and ended before it was claimed.
+  const exited = (started?.exited ?? new Promise<void>((resolve) => worker.once('exit', () => resolve())))
+    .then(() => { gone = true; readerWorkersAlive(-1); });
   // The frame handed to onFrame: a private copy of each record, so callers get an ordinary
   // Buffer starting at 0, as from libpcap.
   const frame = Buffer.allocUnsafeSlow(SNAP_BUFFER_BYTES + 4);

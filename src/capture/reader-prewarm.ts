@@ -5,9 +5,18 @@
 // ReaderWorkerData message), so the main thread stays free to load the addon itself, and it is
 // unref'd, so an unused one never keeps the process alive.
 //
+// For `analyze` on a large file the worker may even start the read itself (a speculative read,
+// `startSpeculativeRead`): the file's packets then go into the ring while the main thread is
+// still loading yargs and the command. The read is used only if the command asks for exactly
+// that read (claimSpeculativeRead); otherwise it is stopped and waited for before any other read
+// begins, so node_pcap is never held by two threads (native.md §1.8).
+//
 // Light on purpose: the CLI imports this before anything else.
 
 import { Worker } from 'node:worker_threads';
+
+import type { ReaderWorkerData } from './offline.js';
+import { FrameRingReader } from './frame-ring.js';
 
 /** Below this size a worker's start-up (tens of ms) costs more than it saves. */
 export const WORKER_MIN_BYTES = 8 * 1024 * 1024;
@@ -39,4 +48,61 @@ export function takePrewarmedReaderWorker(): Worker | null {
   idle = null;
   worker?.ref();
   return worker;
+}
+
+/** A read the idle worker was given before anyone asked for it, and the promise of its thread's end. */
+interface SpeculativeRead {
+  worker: Worker;
+  data: ReaderWorkerData;
+  exited: Promise<void>;
+}
+
+let speculative: SpeculativeRead | null = null;
+
+/**
+ * Gives the idle worker (started now if there is none) the packet-record read `data` at once.
+ * Its records wait in the ring (the writer blocks when it is full) until claimSpeculativeRead.
+ */
+export function startSpeculativeRead(data: ReaderWorkerData): void {
+  if (speculative !== null) return;
+  prewarmReaderWorker();
+  const worker = idle!;
+  idle = null;
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.postMessage(data);
+  speculative = { worker, data, exited };
+}
+
+/** True while a speculative read started and no read has claimed or cancelled it. */
+export function speculativeReadPending(): boolean {
+  return speculative !== null;
+}
+
+/**
+ * The speculative read when it is exactly `wanted` (path, filter, link type, packet records, ESP
+ * without keys and the same ESP-NULL choice): the caller then owns its worker (ref'd again) and
+ * reads its ring. Otherwise (or `wanted` null: a read in this thread) the speculative read is
+ * stopped and its thread waited for, and null is returned.
+ */
+export async function claimSpeculativeRead(wanted: Omit<ReaderWorkerData, 'sab'> | null):
+  Promise<{ worker: Worker; sab: SharedArrayBuffer; exited: Promise<void> } | null> {
+  const s = speculative;
+  if (s === null) return null;
+  speculative = null;
+  s.worker.ref(); // unref'd while unclaimed: the wait below must keep the process alive
+  if (wanted !== null && sameRead(s.data, wanted)) return { worker: s.worker, sab: s.data.sab, exited: s.exited };
+  new FrameRingReader(s.data.sab).stop();
+  await s.exited;
+  return null;
+}
+
+function sameRead(a: Omit<ReaderWorkerData, 'sab'>, b: Omit<ReaderWorkerData, 'sab'>): boolean {
+  return a.path === b.path && a.filter === b.filter && a.linkType === b.linkType &&
+    a.packetRecords && b.packetRecords && keylessEsp(a.esp) !== null && keylessEsp(a.esp) === keylessEsp(b.esp);
+}
+
+/** What a read without ESP keys does with ESP ('none', or the ESP-NULL choice); null with keys. */
+function keylessEsp(esp: ReaderWorkerData['esp']): string | null {
+  if (esp === null) return 'none';
+  return esp.records.length === 0 ? `null heuristic ${esp.nullHeuristic}` : null;
 }
