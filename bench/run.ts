@@ -92,7 +92,10 @@ if (want('analyze')) {
   row('analyze --format json --no-db (1M, 1k flows)', c1m.packets, best(3, () => timed(['node', CLI, 'analyze', c1m.path, '--format', 'json', '--no-db', '--quiet'])));
   row('  the same, libpcap in this thread (PDMSCOPE_READER=thread)', c1m.packets, best(3, () => timed(['node', CLI, 'analyze', c1m.path, '--format', 'json', '--no-db', '--quiet'], { PDMSCOPE_READER: 'thread' })));
   const inmem = spawnSync('node', [join(ROOT, 'dist/bench/analyze-inmem.js'), c1m.path, '3'], { encoding: 'utf8' });
-  console.log(`${'  decode + analyze alone, frames in memory (1M, best of 3)'.padEnd(58)} ${(inmem.stdout.trim().split('\n').pop() ?? inmem.stderr).replace(/^best decode\+analyze: /, '')}`);
+  const inmemLines = inmem.stdout.trim().split('\n');
+  console.log(`${'  decode + analyze alone, frames in memory (1M, best of 3)'.padEnd(58)} ${(inmemLines.pop() ?? inmem.stderr).replace(/^best decode\+analyze: /, '')}`);
+  const split = inmemLines.find((l) => l.startsWith('records: '));
+  if (split !== undefined) console.log(`${'  the split analyze uses (packet records), per thread'.padEnd(58)} ${split.replace(/^records: /, '')}`);
   const c1m100k = capture('mixed-1m-100k-flows', 1_000_000, 100_000);
   row('analyze --format json --no-db (1M, 100k flows)', c1m100k.packets, best(1, () => timed(['node', CLI, 'analyze', c1m100k.path, '--format', 'json', '--no-db', '--quiet'])));
   const c5m = capture('mixed-5m-1k-flows', 5_000_000, 1_000);
