@@ -182,12 +182,9 @@ class Delivery {
     try {
       this.onRecord!(words, at);
     } catch (err) {
-      this.callbackError = err;
-      return false;
+      return this.stopWith(err);
     }
-    this.delivered++;
-    this.nextRecordOffset += this.recordHeaderBytes + capLen;
-    return true;
+    return this.counted(capLen);
   }
 
   /** False when the callback threw: the error is kept and the read must stop. */
@@ -195,10 +192,19 @@ class Delivery {
     try {
       this.onFrame(frame, capLen, wireLen, tsUs);
     } catch (err) {
-      // Thrown through the addon it would go to Nan::FatalException and end the process.
-      this.callbackError = err;
-      return false;
+      return this.stopWith(err);
     }
+    return this.counted(capLen);
+  }
+
+  /** Keeps the callback's error: thrown through the addon it would reach Nan::FatalException and end the process. */
+  private stopWith(err: unknown): false {
+    this.callbackError = err;
+    return false;
+  }
+
+  /** One packet delivered; the next pcap record starts after this one's header and bytes. */
+  private counted(capLen: number): true {
     this.delivered++;
     this.nextRecordOffset += this.recordHeaderBytes + capLen;
     return true;
