@@ -10,6 +10,7 @@ import { formatIpv6 } from '../wire/ipv6.js';
 import { PacketCounters } from './counters.js';
 import { FINDINGS, FlowPdm, type MetricName, type SampleObserver } from './flow-pdm.js';
 import { protoName } from './proto-names.js';
+import type { DurationAccumulator } from './sketch.js';
 import {
   ANALYZE_SCHEMA, type AnalyzeDocument, type DurationStats, type FlowReport, type InputReport,
 } from './types.js';
@@ -234,8 +235,16 @@ export class Analyzer {
 
   private record(f: Flow, withSketches: boolean): FlowRecord {
     const pdm = f.metrics as FlowPdm | null;
-    const stats = (m: MetricName): DurationStats => pdm?.accumulator(m)?.stats() ?? EMPTY_STATS;
-    const sketch = (m: MetricName): Uint8Array | null => (withSketches ? pdm?.accumulator(m)?.sketchBytes() ?? null : null);
+    // Each metric's statistics are built once per report (from the flow's bucket codes while it
+    // keeps them); the stored sketches come from the same accumulators.
+    const acc = new Map<MetricName, DurationAccumulator | null>();
+    const accumulator = (m: MetricName): DurationAccumulator | null => {
+      let a = acc.get(m);
+      if (a === undefined) acc.set(m, a = pdm?.accumulator(m) ?? null);
+      return a;
+    };
+    const stats = (m: MetricName): DurationStats => accumulator(m)?.stats() ?? EMPTY_STATS;
+    const sketch = (m: MetricName): Uint8Array | null => (withSketches ? accumulator(m)?.sketchBytes() ?? null : null);
     const noPsn = { lost: 0, reordered: 0, duplicates: 0, restarts: 0 };
     const findings = pdm?.findingList() ?? [];
     const low = this.lowStartMessage === null ? 0 : lowStartsOf(f);
