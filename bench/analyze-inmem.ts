@@ -1,11 +1,8 @@
 // Bench helper: decode + analyze a capture held in memory, several passes, best pass reported.
 // Separates the analysis cost from libpcap and process start-up when tuning the hot path.
 import { readCaptureFile } from '../src/capture/offline.js';
-import { EspSaOpener } from '../src/crypto/esp.js';
-import { Decoder } from '../src/decode/decode.js';
-import { DecodedPacket } from '../src/decode/packet.js';
-import { encodePacketRecord, PACKET_RECORD_MAX_WORDS, packetRecordWords } from '../src/flow/packet-record.js';
-import { FlowKeyScratch } from '../src/flow/table.js';
+import { PacketRecorder } from '../src/capture/packet-recorder.js';
+import { PACKET_RECORD_MAX_WORDS, packetRecordWords } from '../src/flow/packet-record.js';
 import { Analyzer } from '../src/metrics/analyzer.js';
 
 const [path, passesArg] = process.argv.slice(2);
@@ -49,15 +46,12 @@ const recordWords = new Int32Array(offsets.length * PACKET_RECORD_MAX_WORDS);
 const encodeTimes: number[] = [];
 const accountTimes: number[] = [];
 for (let pass = 0; pass < passes; pass++) {
-  const decoder = new Decoder({ esp: new EspSaOpener([], { nullHeuristic: true }) });
-  const packet = new DecodedPacket();
-  const key = new FlowKeyScratch();
+  const recorder = new PacketRecorder(linkType, true); // as analyze's default read: ESP-NULL heuristic, no keys
   const t0 = performance.now();
   let at = 0;
   for (let i = 0; i < offsets.length; i++) {
     all.copy(frame, 0, offsets[i]!, offsets[i]! + lengths[i]!);
-    decoder.decode(frame, lengths[i]!, linkType, packet);
-    at += encodePacketRecord(packet, lengths[i]!, Math.floor(stamps[i]! / 1e6), stamps[i]! % 1e6, key, recordWords, at);
+    at += recorder.encode(frame, lengths[i]!, Math.floor(stamps[i]! / 1e6), stamps[i]! % 1e6, recordWords, at);
   }
   const t1 = performance.now();
   const analyzer = new Analyzer({ keepSketches: false });

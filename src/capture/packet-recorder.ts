@@ -27,8 +27,13 @@ export class PacketRecorder {
   push(ring: FrameRingWriter, frame: Uint8Array, capLen: number, tsSec: number, tsUsec: number): boolean {
     const at = ring.reserveWords(PACKET_RECORD_MAX_WORDS);
     if (at < 0) return false;
-    this.decoder.decode(frame, capLen, this.linkType, this.packet);
-    ring.commitWords(encodePacketRecord(this.packet, capLen, tsSec, tsUsec, this.key, ring.dataWords, at));
+    ring.commitWords(this.encode(frame, capLen, tsSec, tsUsec, ring.dataWords, at));
     return true;
+  }
+
+  /** Decodes `frame[0..capLen)` and writes its record at `out[at]` (room for PACKET_RECORD_MAX_WORDS); returns its words. */
+  encode(frame: Uint8Array, capLen: number, tsSec: number, tsUsec: number, out: Int32Array, at: number): number {
+    this.decoder.decode(frame, capLen, this.linkType, this.packet);
+    return encodePacketRecord(this.packet, capLen, tsSec, tsUsec, this.key, out, at);
   }
 }
