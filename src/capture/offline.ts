@@ -18,7 +18,7 @@ import type { EspPreOpen, EspPreOpenRequest } from './esp-preopen.js';
 import { packetRecordCapLen, packetRecordWords } from '../flow/packet-record.js';
 import { createRingBuffer, FrameRingReader, RECORD_ANNOTATION_WORDS, RECORD_WORDS_BEFORE_FRAME } from './frame-ring.js';
 import {
-  claimSpeculativeRead, READER_WORKER_URL, readerModeFromEnv, speculativeReadPending, takePrewarmedReaderWorker, WORKER_MIN_BYTES,
+  claimSpeculativeRead, READER_WORKER_URL, readerModeFromEnv, takePrewarmedReaderWorker, WORKER_MIN_BYTES,
 } from './reader-prewarm.js';
 import {
   HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, linkTypeNumber, type NativeSessionBinding, type OfflineSession,
@@ -243,10 +243,13 @@ export async function readCaptureFile(path: string, options: ReadOptions, onFram
   const packetRecords = reader === 'worker' && options.onPacketRecord !== undefined &&
     (esp === undefined || esp.request.records.length === 0);
   const delivery = new Delivery(onFrame, head.recordHeaderBytes, packetRecords ? options.onPacketRecord! : null);
-  const drained = reader === 'worker'
-    ? await readInWorker({ path, filter, esp: options.esp, linkType: head.linkType }, delivery)
-    : speculativeReadPending() ? await claimSpeculativeRead(null).then(() => readHere(path, filter, delivery))
-    : await readHere(path, filter, delivery);
+  let drained: DrainResult;
+  if (reader === 'worker') {
+    drained = await readInWorker({ path, filter, esp: options.esp, linkType: head.linkType }, delivery);
+  } else {
+    await claimSpeculativeRead(null); // a read the CLI started ahead stops before libpcap loads here
+    drained = await readHere(path, filter, delivery);
+  }
   summary.delivered = delivery.delivered;
   if (delivery.callbackError !== null) throw delivery.callbackError;
   if (drained.openError !== null) throw new CaptureFileError(path, drained.openError);
