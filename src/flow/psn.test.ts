@@ -1,9 +1,40 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  PSN_DUPLICATES, PSN_HIGHEST, PSN_LOST, PSN_REORDERED, PSN_RESTARTS, PSN_RESTART_GAP, PSN_STATE_SIZE, PsnTracker,
-  psnHasReached, psnInit, psnObserve, psnRestart,
+  PSN_DUPLICATES, PSN_EPOCH_START, PSN_HIGHEST, PSN_LOST, PSN_REORDERED, PSN_RESTARTS, PSN_RESTART_GAP, PSN_STATE_SIZE,
+  psnHasReached, psnInit, psnObserve, psnRestart, type PsnVerdict,
 } from './psn.js';
+
+/** One direction's PSN accounting in an array of its own, read through getters (the tests' view of one state). */
+class PsnTracker {
+  private readonly st: number[] = new Array<number>(PSN_STATE_SIZE);
+
+  constructor() {
+    psnInit(this.st, 0);
+  }
+
+  get highest(): number { return this.st[PSN_HIGHEST]!; }
+  get epochStart(): number { return this.st[PSN_EPOCH_START]!; }
+  get lost(): number { return this.st[PSN_LOST]!; }
+  get reordered(): number { return this.st[PSN_REORDERED]!; }
+  get duplicates(): number { return this.st[PSN_DUPLICATES]!; }
+  get restarts(): number { return this.st[PSN_RESTARTS]!; }
+
+  /** Feeds one PSNTP; returns what it means for the sequence. */
+  observe(psn: number): PsnVerdict {
+    return psnObserve(this.st, 0, psn);
+  }
+
+  /** Starts a new epoch explicitly (a peer's state timeout seen through zero deltas). */
+  restart(psn: number): void {
+    psnRestart(this.st, 0, psn);
+  }
+
+  /** True if `psn` is at or behind the highest PSN seen (serial order), i.e. it was sent. */
+  hasReached(psn: number): boolean {
+    return psnHasReached(this.st, 0, psn);
+  }
+}
 
 function feed(psns: number[]): PsnTracker {
   const t = new PsnTracker();

@@ -3,7 +3,7 @@
 //
 // The state is PSN_STATE_SIZE numbers at an offset of a plain array, so that a flow can keep
 // both directions' state inside one array of its own (FlowPdm: no object per sender, 100,000
-// flows); PsnTracker wraps one state for everyone else.
+// flows).
 
 /** How far behind the highest PSN a late packet may be and still count as reordered. */
 export const PSN_REORDER_WINDOW = 128;
@@ -126,35 +126,4 @@ function shift(st: number[], o: number, n: number): void {
   st[o + W1] = w1;
   st[o + W2] = w2;
   st[o + W3] = w3;
-}
-
-/** One direction's PSN accounting as an object (the state in an array of its own). */
-export class PsnTracker {
-  private readonly st: number[] = new Array<number>(PSN_STATE_SIZE);
-
-  constructor() {
-    psnInit(this.st, 0);
-  }
-
-  get highest(): number { return this.st[PSN_HIGHEST]!; }
-  get epochStart(): number { return this.st[PSN_EPOCH_START]!; }
-  get lost(): number { return this.st[PSN_LOST]!; }
-  get reordered(): number { return this.st[PSN_REORDERED]!; }
-  get duplicates(): number { return this.st[PSN_DUPLICATES]!; }
-  get restarts(): number { return this.st[PSN_RESTARTS]!; }
-
-  /** Feeds one PSNTP; returns what it means for the sequence. */
-  observe(psn: number): PsnVerdict {
-    return psnObserve(this.st, 0, psn);
-  }
-
-  /** Starts a new epoch explicitly (a peer's state timeout seen through zero deltas). */
-  restart(psn: number): void {
-    psnRestart(this.st, 0, psn);
-  }
-
-  /** True if `psn` is at or behind the highest PSN seen (serial order), i.e. it was sent. */
-  hasReached(psn: number): boolean {
-    return psnHasReached(this.st, 0, psn);
-  }
 }

@@ -481,7 +481,7 @@ export class DurationAccumulator {
  * 100,000 flows open, every outgrown array has been promoted, and old-generation garbage is RSS
  * until the next full collection.
  */
-export function boundedLogRoom(log: number[] | null, n: number, first: number, limit: number): number[] | null {
+function boundedLogRoom(log: number[] | null, n: number, first: number, limit: number): number[] | null {
   if (log === null) return doubleArray(first);
   if (n < log.length) return log;
   if (n >= limit) return null;
