@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 
-import { EspPreOpen } from '../src/capture/esp-preopen.js';
 import { createRingBuffer } from '../src/capture/frame-ring.js';
-import { readCaptureFile, type ReaderMode, type ReaderWorkerData } from '../src/capture/offline.js';
+import type { ReaderMode, ReaderWorkerData } from '../src/capture/offline.js';
 import { prescanCapture } from '../src/capture/prescan.js';
 import { speculativeReadPending, startSpeculativeRead } from '../src/capture/reader-prewarm.js';
-import { Analyzer } from '../src/metrics/analyzer.js';
+import { analyzeRead } from './support/analyze-read.js';
 import { DEMO_PCAP, fixturePath } from './support/fixtures.js';
 
 const MANY_FLOWS = fixturePath('sim/many-flows.pcap');
@@ -26,18 +25,10 @@ function speculate(path: string, nullHeuristic = true): void {
   startSpeculativeRead(data);
 }
 
-/** analyze's read of `path` (ESP-NULL heuristic on): the document, and how many records came. */
+/** analyze's default read of `path` (ESP-NULL heuristic on): the document and how the packets came. */
 async function analyze(path: string, reader: ReaderMode): Promise<{ doc: string; records: number; complete: boolean }> {
-  const esp = new EspPreOpen([], { nullHeuristic: true });
-  const analyzer = new Analyzer({ allFlows: true, esp: esp.opener, keepSketches: false });
-  let n = 0;
-  let records = 0;
-  let linkType = 0;
-  const s = await readCaptureFile(path, {
-    reader, esp, onPacketRecord: (w, at) => { records++; analyzer.addRecord(w, at, ++n); },
-  }, (frame, capLen, wireLen, tsUs) => analyzer.addFrame(frame, capLen, wireLen, tsUs, linkType, ++n), (lt) => { linkType = lt; });
-  const input = { path, packets: s.delivered, link_types: s.linkTypes, format: s.format, complete: s.complete, error: s.error };
-  return { doc: JSON.stringify(analyzer.finish([input]).doc), records, complete: s.complete };
+  const { doc, records, complete } = await analyzeRead(path, reader, true);
+  return { doc, records, complete };
 }
 
 test('a speculative read is claimed by the same read, stopped for another, and never hangs', async () => {

@@ -1,0 +1,38 @@
+// One capture through readCaptureFile into an Analyzer, as `analyze --all-flows` reads it, with
+// the reader and ESP set-up chosen by the test: the analyze/1 document and how the packets came
+// (packet records from the reader worker, or frames).
+
+import { EspPreOpen } from '../../src/capture/esp-preopen.js';
+import { readCaptureFile, type ReaderMode } from '../../src/capture/offline.js';
+import type { EspSaRecord } from '../../src/crypto/sa-file.js';
+import { Analyzer } from '../../src/metrics/analyzer.js';
+
+export interface AnalyzeRead {
+  /** JSON of the analyze/1 document. */
+  doc: string;
+  /** Packets that came as packet records, and as frames. */
+  records: number;
+  frames: number;
+  delivered: number;
+  complete: boolean;
+}
+
+/** `espNull`: the ESP-NULL heuristic (analyze's default); `keys`: ESP SA records. */
+export async function analyzeRead(path: string, reader: ReaderMode, espNull: boolean, keys: readonly EspSaRecord[] = []): Promise<AnalyzeRead> {
+  const esp = espNull || keys.length > 0 ? new EspPreOpen(keys, { nullHeuristic: espNull }) : null;
+  const analyzer = new Analyzer({ allFlows: true, esp: esp?.opener ?? null, keepSketches: false });
+  let frameNumber = 0;
+  let records = 0;
+  let frames = 0;
+  let linkType = 0;
+  const summary = await readCaptureFile(path, {
+    reader,
+    onPacketRecord: (words, at) => { records++; analyzer.addRecord(words, at, ++frameNumber); },
+    ...(esp === null ? {} : { esp }),
+  }, (frame, capLen, wireLen, tsUs) => {
+    frames++;
+    analyzer.addFrame(frame, capLen, wireLen, tsUs, linkType, ++frameNumber);
+  }, (lt) => { linkType = lt; });
+  const input = { path, packets: summary.delivered, link_types: summary.linkTypes, format: summary.format, complete: summary.complete, error: summary.error };
+  return { doc: JSON.stringify(analyzer.finish([input]).doc), records, frames, delivered: summary.delivered, complete: summary.complete };
+}
