@@ -71,9 +71,25 @@ function timed(args: string[], env: Record<string, string> = {}, keepStdout = fa
 function best(runs: number, fn: () => Timing): Timing {
   const all: Timing[] = [];
   for (let i = 0; i < runs; i++) all.push(fn());
+  return fastestOf(all);
+}
+
+/** The fastest run's time, the highest peak RSS, the fastest in-process read. */
+function fastestOf(all: Timing[]): Timing {
   const fastest = all.reduce((x, y) => (y.seconds < x.seconds ? y : x));
   const readMs = all.every((t) => t.readMs !== undefined) ? Math.min(...all.map((t) => t.readMs!)) : undefined;
   return { seconds: fastest.seconds, maxRssMb: Math.max(...all.map((t) => t.maxRssMb)), ...(readMs === undefined ? {} : { readMs }) };
+}
+
+/** `best` of two runs taken in turn (a, b, a, b, …): a pair whose ratio matters. */
+function bestAlternating(runs: number, a: () => Timing, b: () => Timing): [Timing, Timing] {
+  const as: Timing[] = [];
+  const bs: Timing[] = [];
+  for (let i = 0; i < runs; i++) {
+    as.push(a());
+    bs.push(b());
+  }
+  return [fastestOf(as), fastestOf(bs)];
 }
 
 /** The in-process rate of a bench/read-only.js run, after Node's own start and the imports. */
@@ -126,9 +142,14 @@ if (want('store')) {
   const db = join(CACHE, 'bench.db');
   const clean = (): void => { for (const s of ['', '-wal', '-shm']) if (existsSync(db + s)) unlinkSync(db + s); };
   clean();
-  const without = best(3, () => timed(['node', CLI, 'analyze', c1m.path, '--format', 'json', '--no-db', '--quiet']));
-  const withDb = best(3, () => { clean(); return timed(['node', CLI, 'analyze', c1m.path, '--format', 'json', '--db', db, '--quiet']); });
-  row('analyze, flows stored in SQLite (1M)', c1m.packets, withDb, `(+${(100 * (withDb.seconds / without.seconds - 1)).toFixed(1)}% vs --no-db)`);
+  // Alternated, so that a change in the machine's load between the two does not pass for the
+  // store's cost (this VM's speed drifts by 10-50% over minutes).
+  const [without, withDb] = bestAlternating(3,
+    () => timed(['node', CLI, 'analyze', c1m.path, '--format', 'json', '--no-db', '--quiet']),
+    () => { clean(); return timed(['node', CLI, 'analyze', c1m.path, '--format', 'json', '--db', db, '--quiet']); });
+  const storeShare = 100 * (withDb.seconds / without.seconds - 1);
+  row('analyze, flows stored in SQLite (1M)', c1m.packets, withDb,
+    `(${storeShare >= 0 ? '+' : ''}${storeShare.toFixed(1)}% vs --no-db, ${without.seconds.toFixed(2)} s in the same runs)`);
   clean();
   // Best of 3 like the rest; the store's share is measured against the run that stores flows
   // only, so sketches and flow rows are not counted as sample cost.
