@@ -11,7 +11,7 @@ import {
   PSN_DUPLICATES, PSN_HIGHEST, PSN_LOST, PSN_REORDERED, PSN_RESTARTS, PSN_STATE_SIZE, psnHasReached, psnInit, psnObserve,
   psnRestart, type PsnVerdict,
 } from '../flow/psn.js';
-import { DurationAccumulator, QuantileSketch, bucketSign, defaultBucketIndex, doubleArray } from './sketch.js';
+import { BUCKET_ZERO, DurationAccumulator, QuantileSketch, bucketSign, defaultBucketIndex, doubleArray } from './sketch.js';
 import type { Finding, PsnCounters, PsnEvent, Sample } from './types.js';
 
 export const METRICS = ['server_delay', 'total', 'rtd', 'reverse_server_delay', 'reverse_total', 'reverse_rtd'] as const;
@@ -210,6 +210,11 @@ function newRing(): number[] {
   return ring;
 }
 
+/** One empty slot per metric, for the sketches built from a flow's codes. */
+function noSketches(): (QuantileSketch | null)[] {
+  return METRICS.map(() => null);
+}
+
 export class FlowPdm {
   /**
    * Both senders' recent packets in one array of unboxed doubles (fewer objects per flow): the
@@ -329,7 +334,7 @@ export class FlowPdm {
     if (peerDelayNs <= 0 || slotPsnLastRecv(r, answer) !== previousPsn) return;
     const rtdNs = totalNs - peerDelayNs;
     const sign = bucketSign(rtdNs);
-    this.sample(fromInitiator ? RTD : REVERSE_RTD, rtdNs, sign, sign === 0 ? 0 : defaultBucketIndex(Math.abs(rtdNs)), psn, tsUs, frame);
+    this.sample(fromInitiator ? RTD : REVERSE_RTD, rtdNs, sign, sign === BUCKET_ZERO ? 0 : defaultBucketIndex(Math.abs(rtdNs)), psn, tsUs, frame);
     if (rtdNs < 0) this.find('rtd_negative', frame);
     const own = findSlot(r, s, previousPsn);
     if (own >= 0) {
@@ -355,7 +360,7 @@ export class FlowPdm {
   /** Records a sample as a bucket code and in its metric's sum, min and max; false when it does not fit (the caller moves to sketches). */
   private addCode(metric: number, valueNs: number, sign: number, index: number): boolean {
     let code = 0;
-    if (sign !== 0) {
+    if (sign !== BUCKET_ZERO) {
       if (this.codeBase === NO_CODE_BASE) this.codeBase = index;
       const offset = index - this.codeBase + CODE_WINDOW;
       if (!(offset >= 0 && offset <= 2 * CODE_WINDOW)) return false;
@@ -394,7 +399,7 @@ export class FlowPdm {
 
   /** Gives the codes up for one sketch per metric holding the same samples. */
   private toSketches(): (QuantileSketch | null)[] {
-    const sketches: (QuantileSketch | null)[] = [null, null, null, null, null, null];
+    const sketches = noSketches();
     this.countCodes(sketches, -1);
     this.sketches = sketches;
     this.codes = null;
@@ -404,7 +409,7 @@ export class FlowPdm {
 
   /** The sketch of the coded samples of `metric`, counted in arrival order; null without any. */
   private sketchOfCodes(metric: number): QuantileSketch | null {
-    const sketches: (QuantileSketch | null)[] = [null, null, null, null, null, null];
+    const sketches = noSketches();
     this.countCodes(sketches, metric);
     return sketches[metric]!;
   }
