@@ -5,10 +5,13 @@
 //
 // Replies go back to the link-layer source of the probe (the previous hop), from the MAC the
 // probe was addressed to: no neighbour discovery is needed to answer.
+//
+// A reply is a PDM packet from the reflector's port, so two reflectors would answer each other
+// forever; probe-check.ts lists what is never answered (that among it), and a sliding window
+// (rate-window.ts) caps replies in any one second, counted where they leave.
 
 import { Decoder } from '../decode/decode.js';
 import { DecodedPacket } from '../decode/packet.js';
-import { readU16 } from '../wire/bytes.js';
 import { IPPROTO_UDP } from '../wire/ext-header.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../wire/link.js';
 import type { PdmRepr } from '../wire/pdm.js';
@@ -18,6 +21,8 @@ import { type BuiltFrame, type LinkFraming, buildPdmUdpFrame } from './frame-bui
 import type { GcPacer } from './latency.js';
 import { type TimedSend, sendPdmAt } from './timed-send.js';
 import { type MonotonicClock, PdmEndpoint } from './pdm-endpoint.js';
+import { type OwnAddresses, ProbeLayout, type RefusalCounts, noRefusals, refusalOf } from './probe-check.js';
+import { SlidingWindowLimiter } from './rate-window.js';
 import type { ReceivedFrame } from './receiver.js';
 import type { PacketSink } from './sink.js';
 
@@ -32,8 +37,12 @@ export interface ReflectorConfig {
   readonly maxFlows?: number;
   /** State idle this long is dropped; the next probe starts afresh (RFC 8250 §3.6). */
   readonly idleNs?: bigint;
-  /** Most replies per second (a reflector must not become a traffic source). */
+  /** Most replies in any one second (a reflector must not become a traffic source). */
   readonly maxRepliesPerSecond?: number;
+  /** This host's addresses: never answered as sources, the only destinations answered. */
+  readonly ownAddresses?: OwnAddresses | null;
+  /** The interface is loopback: answer ::1 and this host's own addresses as sources. */
+  readonly serveLoopback?: boolean;
   /** Collects garbage between replies, when none is due soon (latency.ts). */
   readonly gc?: GcPacer;
 }
@@ -43,6 +52,8 @@ export interface ReflectorStats {
   replies: number;
   flows: number;
   rate_limited: number;
+  /** Packets to our port with PDM that were not answered, by reason (probe-check.ts). */
+  refused: RefusalCounts;
   send_errors: number;
   /** Replies whose PDM was encoded again for a later instant: the process was held up at the deadline. */
   retimed: number;
@@ -111,7 +122,7 @@ const PDM_PLACEHOLDER: PdmRepr = { scaleDtlr: 0, scaleDtls: 0, psnThisPkt: 0, ps
 
 export class PdmReflector {
   readonly stats: ReflectorStats = {
-    probes: 0, replies: 0, flows: 0, rate_limited: 0, send_errors: 0, retimed: 0, late: 0, max_late_ns: 0, stamped_off: 0, max_stamp_lag_ns: 0, last_error: null,
+    probes: 0, replies: 0, flows: 0, rate_limited: 0, refused: noRefusals(), send_errors: 0, retimed: 0, late: 0, max_late_ns: 0, stamped_off: 0, max_stamp_lag_ns: 0, last_error: null,
   };
   private readonly cfg: ReflectorConfig;
   private readonly decoder = new Decoder({ esp: null });
@@ -119,15 +130,20 @@ export class PdmReflector {
   private readonly flows = new Map<string, FlowState>();
   private readonly queue: PendingReply[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private tokens: number;
-  private tokensAtNs: bigint | null = null;
+  /** Over the times replies are due: bounds the queue to what the cap lets leave. */
+  private readonly dueLimiter: SlidingWindowLimiter;
+  /** Over the times replies leave: the cap itself, whatever the scheduling made of the due times. */
+  private readonly sendLimiter: SlidingWindowLimiter;
+  private readonly layout = new ProbeLayout();
   private stopped = false;
   onReply: ((r: ReflectedReply) => void) | null = null;
   readonly captureClock = new CaptureClock();
 
   constructor(cfg: ReflectorConfig) {
     this.cfg = cfg;
-    this.tokens = cfg.maxRepliesPerSecond ?? 1000;
+    const rate = Math.max(1, Math.floor(cfg.maxRepliesPerSecond ?? 1000));
+    this.dueLimiter = new SlidingWindowLimiter(rate);
+    this.sendLimiter = new SlidingWindowLimiter(rate);
   }
 
   get flowCount(): number { return this.flows.size; }
@@ -159,30 +175,30 @@ export class PdmReflector {
       }
     }
     if (p.dstPort !== this.cfg.port || p.upperPayloadLength < 0) return;
-    const src = p.addrBuf.slice(p.srcOff, p.srcOff + 16);
-    const dst = p.addrBuf.slice(p.dstOff, p.dstOff + 16);
-    // Never answer from or to a multicast or unspecified address (no amplification).
-    if (dst[0] === 0xff || src[0] === 0xff || src.every((b) => b === 0)) return;
-    let link: LinkFraming;
-    if (f.linkType === LINKTYPE_ETHERNET) {
-      link = { kind: 'ethernet', srcMac: f.frame.slice(0, 6), dstMac: f.frame.slice(6, 12) };
-      if ((link.srcMac[0]! & 1) === 1) return; // the probe was sent to a group MAC
-    } else if (f.linkType === LINKTYPE_RAW) {
-      link = { kind: 'raw' };
-    } else {
+    if (f.linkType !== LINKTYPE_ETHERNET && f.linkType !== LINKTYPE_RAW) return;
+    const layout = this.layout;
+    const refusal = refusalOf(f.frame, f.capLen, f.wireLen, f.linkType, {
+      port: this.cfg.port, serveLoopback: this.cfg.serveLoopback ?? false, ownAddresses: this.cfg.ownAddresses ?? null,
+    }, layout);
+    if (refusal !== null) {
+      this.stats.refused[refusal]++;
       return;
     }
+    const src = p.addrBuf.slice(p.srcOff, p.srcOff + 16);
+    const dst = p.addrBuf.slice(p.dstOff, p.dstOff + 16);
+    const link: LinkFraming = f.linkType === LINKTYPE_ETHERNET
+      ? { kind: 'ethernet', srcMac: f.frame.slice(0, 6), dstMac: f.frame.slice(6, 12) }
+      : { kind: 'raw' };
     this.stats.probes++;
     const rxNs = this.captureClock.receiveTimeNs(f.capTsUs, f.rxNs);
     const state = this.flowState(src, p.srcPort, dst, p.dstPort, rxNs);
     state.endpoint.onReceive(hit.psnThisPkt, rxNs);
-    if (!this.takeToken(rxNs)) {
+    const dueNs = rxNs + this.cfg.delayNs;
+    if (!this.dueLimiter.tryTake(dueNs)) {
       this.stats.rate_limited++;
       return;
     }
-    const ipOff = f.linkType === LINKTYPE_ETHERNET ? 14 : 0;
-    const ipEnd = Math.min(f.capLen, ipOff + 40 + readU16(f.frame, ipOff + 4));
-    const payload = f.frame.slice(ipEnd - p.upperPayloadLength, ipEnd);
+    const payload = f.frame.slice(layout.udpOff + 8, layout.ipEnd);
     let built: BuiltFrame;
     try {
       built = buildPdmUdpFrame({
@@ -192,7 +208,7 @@ export class PdmReflector {
       this.noteError(err);
       return;
     }
-    this.queue.push({ dueNs: rxNs + this.cfg.delayNs, rxNs, deliveredNs: f.rxNs, built, state, peer: src, peerPort: p.srcPort });
+    this.queue.push({ dueNs, rxNs, deliveredNs: f.rxNs, built, state, peer: src, peerPort: p.srcPort });
     if (this.cfg.delayNs === 0n) this.flush();
     else this.arm();
   }
@@ -238,17 +254,6 @@ export class PdmReflector {
     return s;
   }
 
-  private takeToken(nowNs: bigint): boolean {
-    const rate = this.cfg.maxRepliesPerSecond ?? 1000;
-    if (this.tokensAtNs !== null) {
-      this.tokens = Math.min(rate, this.tokens + (Number(nowNs - this.tokensAtNs) / 1e9) * rate);
-    }
-    this.tokensAtNs = nowNs;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-
   private arm(): void {
     if (this.timer !== null || this.queue.length === 0 || this.stopped) return;
     const head = this.queue[0]!;
@@ -268,6 +273,13 @@ export class PdmReflector {
       const head = this.queue[0]!;
       if (head.dueNs - clock.nowNs() > SPIN_MARGIN_NS) break;
       this.queue.shift();
+      // The send starts no earlier than this; the window holds when the sends were made
+      // (a late reply followed by one on time would otherwise squeeze N + 1 into a second).
+      const nowNs = clock.nowNs();
+      if (!this.sendLimiter.allows(head.dueNs > nowNs ? head.dueNs : nowNs)) {
+        this.stats.rate_limited++;
+        continue;
+      }
       let sent: TimedSend;
       try {
         sent = sendPdmAt(clock, head.state.endpoint, this.cfg.sink, head.built.frame, head.built.pdmOffset, head.dueNs);
@@ -275,6 +287,7 @@ export class PdmReflector {
         this.noteError(err);
         continue;
       }
+      this.sendLimiter.record(sent.returnedNs);
       // The capture delivers our own frame asynchronously, so registering it after the send is
       // in time, and keeps the string work out of the timed path.
       this.captureClock.noteSent(replyKey(head.peer, 0, head.peerPort, sent.pdm.psnThisPkt), sent.txNs);
@@ -299,8 +312,9 @@ export class PdmReflector {
 }
 
 /**
- * Probes and our own replies: IPv6 packets whose first extension header is Destination Options
- * or Hop-by-Hop (where PDM sits, RFC 8250 §3.3), plus the calibration frames on Ethernet.
+ * Probes and our own replies: IPv6 packets whose first extension header is Destination Options,
+ * Hop-by-Hop or Routing (PDM sits in Destination Options, RFC 8250 §3.3, which may follow the
+ * other two, RFC 8200 §4.1), plus the calibration frames on Ethernet.
  * Not `udp` (it misses UDP behind extension headers) and not `ip6 protochain 17`: the kernel
  * refuses the protochain loop and libpcap filters in user space instead (native-notes/cap.md).
  * Not `inbound` either: on veth it lost the first probe of each run (native-notes/cap.md); our
@@ -308,6 +322,7 @@ export class PdmReflector {
  * decoding.
  */
 export function probeFilter(ethernet: boolean): string {
-  const ip = '(ip6[6] == 60 or ip6[6] == 0)';
+  // Routing (43) too: a probe behind one is refused and counted, not unseen (probe-check.ts).
+  const ip = '(ip6[6] == 60 or ip6[6] == 0 or ip6[6] == 43)';
   return ethernet ? `(ip6 and ${ip}) or ether proto 0x88b5` : `ip6 and ${ip}`;
 }

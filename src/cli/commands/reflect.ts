@@ -2,11 +2,13 @@
 // with replies that carry PDM, until SIGINT/SIGTERM.
 
 import { createSocket, type Socket } from 'node:dgram';
+import { networkInterfaces } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
-import { formatIpv6 } from '../../wire/ipv6.js';
+import { formatIpv6, parseIpv6Address } from '../../wire/ipv6.js';
 import { type LinkInfo, parseLink, parseMac, runCommand, NextHopError } from '../../send/nexthop.js';
 import { MONOTONIC_CLOCK } from '../../send/pdm-endpoint.js';
 import { LiveReceiver, PcapInjectSink } from '../../send/receiver.js';
+import { AddressSet, type OwnAddresses, REFUSAL_NAMES, type RefusalCounts } from '../../send/probe-check.js';
 import { PdmReflector, probeFilter } from '../../send/reflector.js';
 import { CapSink, NEED_NET_RAW, type PacketSink, SinkError, hasCapNetRaw } from '../../send/sink.js';
 import { REALTIME_DESCRIBE, realtimeArg, setUpCommandTiming } from './timing.js';
@@ -38,6 +40,41 @@ function bindPort(port: number): Promise<Socket> {
     s.once('error', (err) => reject(new UserError(`cannot bind UDP port ${port}: ${err.message}`)));
     s.bind({ address: '::', port }, () => resolve(s));
   });
+}
+
+/**
+ * This host's IPv6 addresses, every interface of its network namespace (a spoofed source may
+ * name any of them). Read again when an address is not found and the last read is over a
+ * second old, so an address added while running is known within a second.
+ */
+class HostAddresses implements OwnAddresses {
+  private set = HostAddresses.read();
+  private readAtMs = performance.now();
+  has(buf: Uint8Array, off: number): boolean {
+    if (this.set.has(buf, off)) return true;
+    if (performance.now() - this.readAtMs < 1000) return false;
+    this.set = HostAddresses.read();
+    this.readAtMs = performance.now();
+    return this.set.has(buf, off);
+  }
+  private static read(): AddressSet {
+    const addrs: Uint8Array[] = [];
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) {
+        if (a.family !== 'IPv6') continue;
+        const bytes = parseIpv6Address(a.address); // drops a %zone
+        if (bytes !== null) addrs.push(bytes);
+      }
+    }
+    return new AddressSet(addrs);
+  }
+}
+
+/** ", refused N (name n, …)" for the closing line; empty when nothing was refused. */
+export function formatRefused(refused: RefusalCounts): string {
+  const parts = REFUSAL_NAMES.filter((n) => refused[n] > 0).map((n) => `${n} ${refused[n]}`);
+  if (parts.length === 0) return '';
+  return `, refused ${REFUSAL_NAMES.reduce((sum, n) => sum + refused[n], 0)} (${parts.join(', ')})`;
 }
 
 async function runReflect(args: ReflectArgs): Promise<number> {
@@ -75,6 +112,7 @@ async function runReflect(args: ReflectArgs): Promise<number> {
   const timing = setUpCommandTiming(realtime, args.quiet, () => { receiver.close(); sink.close(); socket.close(); });
   const r = new PdmReflector({
     port: args.port, delayNs: BigInt(Math.round(delayNs)), clock, sink, mtu: link.mtu, maxRepliesPerSecond: args.maxRate, gc: timing.gc,
+    ownAddresses: new HostAddresses(), serveLoopback: link.linkType === 'loopback',
   });
   reflector = r;
   if (args.log) {
@@ -103,6 +141,7 @@ async function runReflect(args: ReflectArgs): Promise<number> {
     process.stderr.write(`pdmscope: ${st.probes} probes, ${st.replies} replies, ${st.flows} flows, ` +
       `receive clock ${r.captureClock.calibrated ? `calibrated from ${r.captureClock.matched} own frames` : 'not calibrated (delivery times used)'}` +
       (st.rate_limited > 0 ? `, ${st.rate_limited} over the rate limit` : '') +
+      formatRefused(st.refused) +
       `, ${st.late} late by over 0.5 ms (max ${(st.max_late_ns / 1e6).toFixed(3)} ms)` +
       `, ${st.stamped_off} stamped over 50 µs from their encoded time (max ${(st.max_stamp_lag_ns / 1e3).toFixed(1)} µs)` +
       (st.retimed > 0 ? `, ${st.retimed} re-encoded (held up at the deadline)` : '') +
@@ -123,7 +162,7 @@ export const reflectCommand: CommandModule<object, ReflectArgs> = {
       .option('interface', { alias: 'i', type: 'string', demandOption: true, describe: 'interface to listen and answer on' })
       .option('port', { type: 'number', default: 7777, describe: 'UDP port to answer on' })
       .option('delay', { type: 'string', default: '0', describe: 'hold each reply this long (e.g. 5ms); it shows up as server delay' })
-      .option('max-rate', { type: 'number', default: REFLECT_MAX_RATE_PPS, describe: `most replies per second (at most ${REFLECT_MAX_RATE_PPS})` })
+      .option('max-rate', { type: 'number', default: REFLECT_MAX_RATE_PPS, describe: `most replies in any one second (at most ${REFLECT_MAX_RATE_PPS})` })
       .option('sink', { choices: ['cap', 'pcap'] as const, default: 'pcap' as const, describe: 'inject with node_pcap (survives the interface going down) or with cap (an interface going down aborts the process)' })
       .option('log', { type: 'boolean', default: false, describe: 'print a line per reply on stdout' })
       .option('realtime', { type: 'string', describe: REALTIME_DESCRIBE })
@@ -131,7 +170,10 @@ export const reflectCommand: CommandModule<object, ReflectArgs> = {
       .example('$0 reflect -i eth0', 'answer probes on UDP port 7777')
       .example('$0 reflect -i eth0 --delay 5ms --log', 'add 5 ms of server delay and log each reply')
       .example('$0 reflect -i eth0 --realtime 70', 'run at SCHED_FIFO priority 70 instead of 40')
-      .epilogue('Needs CAP_NET_RAW (root). Probes without a PDM option, to other ports, or to multicast addresses are ignored.') as unknown as Argv<ReflectArgs>,
+      .epilogue('Needs CAP_NET_RAW (root). Probes without a PDM option or to other ports are ignored. Never answered, and counted: ' +
+        'packets from a reflector\'s port (its own), from ports below 1024, from multicast, unspecified, loopback or this host\'s own ' +
+        'addresses, to multicast or to addresses not this host\'s, with a bad or zero UDP checksum, a length that disagrees ' +
+        'with the packet, or a Routing header with segments left.') as unknown as Argv<ReflectArgs>,
   handler: async (args) => {
     // node_pcap's live handle keeps the event loop alive after close(): exit explicitly.
     await runThenExit(() => runReflect(args));
