@@ -3,24 +3,18 @@
 // independent encoder (test/support/reflect_probes.py, Python struct).
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { REPO } from '../../test/support/cli.js';
-import { type Prereq, testNeeding } from '../../test/support/prereq.js';
+import { testNeeding } from '../../test/support/prereq.js';
+import { EXPECTED_REFUSAL as EXPECTED, PYTHON3, probeFrames } from '../../test/support/reflect-cases.js';
 import { Decoder } from '../decode/decode.js';
 import { DecodedPacket } from '../decode/packet.js';
 import { parseIpv6Address } from '../wire/ipv6.js';
 import { LINKTYPE_ETHERNET } from '../wire/link.js';
 import { buildPdmUdpFrame } from './frame-builder.js';
 import type { MonotonicClock } from './pdm-endpoint.js';
-import { AddressSet, REFUSAL_NAMES, type RefusalName } from './probe-check.js';
+import { AddressSet, REFUSAL_NAMES } from './probe-check.js';
 import { PdmReflector } from './reflector.js';
 import type { PacketSink } from './sink.js';
-
-const PYTHON3: Prereq = { name: 'python3', available: () => existsSync('/usr/bin/python3') };
-const PROBES_PY = join(REPO, 'test/support/reflect_probes.py');
 
 const A = '2001:db8::a';
 const B = '2001:db8::b';
@@ -36,39 +30,12 @@ class TestClock implements MonotonicClock {
 }
 
 function probes(): Record<string, Uint8Array> {
-  const out = execFileSync('/usr/bin/python3', [PROBES_PY, 'frames', '--src-mac', '02:00:00:00:00:0a', '--dst-mac', '02:00:00:00:00:0b',
-    '--src', A, '--dst', B, '--own-other', B_OTHER], { encoding: 'utf8' });
-  return Object.fromEntries(Object.entries(JSON.parse(out) as Record<string, string>).map(([k, v]) => [k, Uint8Array.from(Buffer.from(v, 'hex'))]));
+  return probeFrames({ srcMac: '02:00:00:00:00:0a', dstMac: '02:00:00:00:00:0b', src: A, dst: B, ownOther: B_OTHER, other: '2001:db8:ffff::99' });
 }
 
 function deliver(r: PdmReflector, clock: TestClock, frame: Uint8Array): void {
   r.handleFrame({ frame, capLen: frame.length, wireLen: frame.length, capTsUs: Number(clock.t / 1000n), rxNs: clock.t, linkType: LINKTYPE_ETHERNET });
 }
-
-/** Which refusal each probe of reflect_probes.py must meet; null: answered. */
-const EXPECTED: Record<string, RefusalName | null> = {
-  good: null,
-  good_routing_done: null,
-  from_reflector_port: 'from_reflector_port',
-  from_system_port: 'from_system_port',
-  from_port_zero: 'from_system_port',
-  own_address: 'own_address',
-  own_address_other: 'own_address',
-  loopback_source: 'loopback_source',
-  multicast_source: 'multicast_source',
-  multicast_source_global: 'multicast_source',
-  unspecified_source: 'invalid_source',
-  v4mapped_source: 'invalid_source',
-  multicast_destination: 'multicast_destination',
-  not_own_destination: 'not_own_destination',
-  bad_udp_checksum: 'bad_udp_checksum',
-  zero_udp_checksum: 'bad_udp_checksum',
-  udp_length_long: 'bad_length',
-  udp_length_short: 'bad_length',
-  ipv6_length_long: 'bad_length',
-  ipv6_length_short: 'bad_length',
-  routing_segments_left: 'routing_segments_left',
-};
 
 testNeeding('each probe the reflector must not answer is refused and counted under its name; good ones are answered', [PYTHON3], () => {
   const frames = probes();
