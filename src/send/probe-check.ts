@@ -72,9 +72,6 @@ export class ProbeLayout {
   udpOff = 0;
 }
 
-/** Ethernet frames shorter than this are padded (IEEE 802.3 minimum frame, FCS not captured). */
-const ETHERNET_MIN_FRAME = 60;
-
 /**
  * Why the reflector must not answer this frame, or null (then `out` says where its parts are).
  * `frame[0..capLen)` was captured of `wireLen` bytes on a link of `linkType`; the decoder found
@@ -95,11 +92,11 @@ export function refusalOf(frame: Uint8Array, capLen: number, wireLen: number, li
   }
   // The whole frame, and exactly the IPv6 packet: a snaplen cut or a Payload Length claiming
   // more would echo a payload we do not have; one claiming less leaves bytes of unknown origin
-  // (and 0, a jumbogram, RFC 2675, is no probe). Ethernet pads short frames to 60 bytes.
+  // (and 0, a jumbogram, RFC 2675, is no probe). No Ethernet padding to allow for: with PDM and
+  // UDP a frame has at least 78 bytes, over the 60-byte minimum.
   if (capLen !== wireLen || capLen > frame.length || capLen < ipOff + IPV6_HEADER_LEN) return 'bad_length';
   const ipEnd = ipOff + IPV6_HEADER_LEN + readU16(frame, ipOff + 4);
-  if (ipEnd === ipOff + IPV6_HEADER_LEN || ipEnd > capLen) return 'bad_length';
-  if (ipEnd < capLen && !(linkType === LINKTYPE_ETHERNET && capLen === ETHERNET_MIN_FRAME)) return 'bad_length';
+  if (ipEnd === ipOff + IPV6_HEADER_LEN || ipEnd !== capLen) return 'bad_length';
 
   // The header chain up to UDP: lengths, and Segments Left of any Routing header.
   let proto = frame[ipOff + 6]!;

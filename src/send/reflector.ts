@@ -21,7 +21,7 @@ import { type BuiltFrame, type LinkFraming, buildPdmUdpFrame } from './frame-bui
 import type { GcPacer } from './latency.js';
 import { type TimedSend, sendPdmAt } from './timed-send.js';
 import { type MonotonicClock, PdmEndpoint } from './pdm-endpoint.js';
-import { type OwnAddresses, ProbeLayout, type RefusalCounts, noRefusals, refusalOf } from './probe-check.js';
+import { type OwnAddresses, ProbeLayout, type ProbePolicy, type RefusalCounts, noRefusals, refusalOf } from './probe-check.js';
 import { SlidingWindowLimiter } from './rate-window.js';
 import type { ReceivedFrame } from './receiver.js';
 import type { PacketSink } from './sink.js';
@@ -135,6 +135,7 @@ export class PdmReflector {
   /** Over the times replies leave: the cap itself, whatever the scheduling made of the due times. */
   private readonly sendLimiter: SlidingWindowLimiter;
   private readonly layout = new ProbeLayout();
+  private readonly policy: ProbePolicy;
   private stopped = false;
   onReply: ((r: ReflectedReply) => void) | null = null;
   readonly captureClock = new CaptureClock();
@@ -144,6 +145,7 @@ export class PdmReflector {
     const rate = Math.max(1, Math.floor(cfg.maxRepliesPerSecond ?? 1000));
     this.dueLimiter = new SlidingWindowLimiter(rate);
     this.sendLimiter = new SlidingWindowLimiter(rate);
+    this.policy = { port: cfg.port, serveLoopback: cfg.serveLoopback ?? false, ownAddresses: cfg.ownAddresses ?? null };
   }
 
   get flowCount(): number { return this.flows.size; }
@@ -177,9 +179,7 @@ export class PdmReflector {
     if (p.dstPort !== this.cfg.port || p.upperPayloadLength < 0) return;
     if (f.linkType !== LINKTYPE_ETHERNET && f.linkType !== LINKTYPE_RAW) return;
     const layout = this.layout;
-    const refusal = refusalOf(f.frame, f.capLen, f.wireLen, f.linkType, {
-      port: this.cfg.port, serveLoopback: this.cfg.serveLoopback ?? false, ownAddresses: this.cfg.ownAddresses ?? null,
-    }, layout);
+    const refusal = refusalOf(f.frame, f.capLen, f.wireLen, f.linkType, this.policy, layout);
     if (refusal !== null) {
       this.stats.refused[refusal]++;
       return;

@@ -44,19 +44,14 @@ function bindPort(port: number): Promise<Socket> {
 
 /**
  * This host's IPv6 addresses, every interface of its network namespace (a spoofed source may
- * name any of them). Read again when an address is not found and the last read is over a
- * second old, so an address added while running is known within a second.
+ * name any of them). Read again every 2 s on a timer, outside the packet path (a read takes
+ * ~0.1 ms): an address added while running is known within 2 s.
  */
 class HostAddresses implements OwnAddresses {
   private set = HostAddresses.read();
-  private readAtMs = performance.now();
-  has(buf: Uint8Array, off: number): boolean {
-    if (this.set.has(buf, off)) return true;
-    if (performance.now() - this.readAtMs < 1000) return false;
-    this.set = HostAddresses.read();
-    this.readAtMs = performance.now();
-    return this.set.has(buf, off);
-  }
+  private readonly timer = setInterval(() => { this.set = HostAddresses.read(); }, 2000).unref();
+  has(buf: Uint8Array, off: number): boolean { return this.set.has(buf, off); }
+  close(): void { clearInterval(this.timer); }
   private static read(): AddressSet {
     const addrs: Uint8Array[] = [];
     for (const list of Object.values(networkInterfaces())) {
@@ -110,9 +105,10 @@ async function runReflect(args: ReflectArgs): Promise<number> {
     throw err instanceof SinkError ? new UserError(err.message) : err;
   }
   const timing = setUpCommandTiming(realtime, args.quiet, () => { receiver.close(); sink.close(); socket.close(); });
+  const ownAddresses = new HostAddresses();
   const r = new PdmReflector({
     port: args.port, delayNs: BigInt(Math.round(delayNs)), clock, sink, mtu: link.mtu, maxRepliesPerSecond: args.maxRate, gc: timing.gc,
-    ownAddresses: new HostAddresses(), serveLoopback: link.linkType === 'loopback',
+    ownAddresses, serveLoopback: link.linkType === 'loopback',
   });
   reflector = r;
   if (args.log) {
@@ -133,6 +129,7 @@ async function runReflect(args: ReflectArgs): Promise<number> {
     process.once('SIGTERM', () => resolve());
   });
   r.stop();
+  ownAddresses.close();
   receiver.close();
   sink.close();
   socket.close();
