@@ -120,6 +120,9 @@ testNeeding('two reflectors: one packet from port 7777 to the other\'s 7777 star
     assert.match(lineB, /^pdmscope: 0 probes, 0 replies/);
     assert.equal(refusedCounts(lineB).from_reflector_port, 1, lineB);
     assert.match(lineA, /^pdmscope: 0 probes, 0 replies/);
+    // A's own capture saw the packet leave its link: not for A, so not answered by A either
+    // (before, A answered it too, in B's name, and started a second loop).
+    assert.deepEqual(refusedCounts(lineA), { not_own_destination: 1 }, lineA);
   } finally {
     for (const c of running) if (c.exitCode === null) c.kill('SIGKILL');
     dropNet(net);
