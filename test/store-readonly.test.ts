@@ -154,3 +154,21 @@ test('a store read without locks that a writer changes meanwhile is reported, no
     reader.close();
   }
 });
+
+test('query sql says so when a writer changed the store while it streamed rows from it', async () => {
+  const { db } = closedStore();
+  const endless = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c';
+  const child = spawn(process.execPath, [CLI, 'query', 'sql', endless, '--db', db, '--format', 'csv', '--timeout', '30s'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += String(d); });
+  const status = new Promise<number | null>((resolve) => child.once('close', resolve));
+  // The first rows mean the store is open; then a writer stores a run and closes (its
+  // checkpoint rewrites the main file), and our end of the pipe closes, which ends the query.
+  await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+  const writer = openStore(db);
+  writer.writeRun(testRunMeta({ content_hash: 'two' }), [testFlow(0, { rtd_ns: [7e6] })]);
+  writer.close();
+  child.stdout!.destroy();
+  assert.equal(await status, 2);
+  assert.equal(stderr, `pdmscope: ${db}: the database changed while it was read (a writer started); run the command again\n`);
+});
