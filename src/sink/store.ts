@@ -288,10 +288,11 @@ function walHeader(path: string): boolean {
  * last one to close checkpoints and deletes it) and the main file holds every commit, so it is
  * read `immutable` (no locks, no -wal/-shm, www.sqlite.org/uri.html). A -wal file means a writer
  * such as `live` is running (or crashed): the ordinary read-only connection uses the existing
- * -wal and -shm (read-only -shm is fine since SQLite 3.22, www.sqlite.org/wal.html section 5),
- * sees the latest commit and creates nothing. Immutable is only safe while nobody writes, so the
- * file's stamp is kept: a writer that starts meanwhile changes the main file only when it
- * checkpoints, which assertUnchanged detects.
+ * -wal and -shm (a read-only -shm is enough since SQLite 3.22, www.sqlite.org/wal.html,
+ * "Read-Only Databases"), sees the latest commit and creates nothing. Immutable is only safe
+ * while nobody writes, so the file's stamp is kept: a writer that starts meanwhile changes the
+ * main file only when it checkpoints, which assertUnchanged detects. (A -wal file left without
+ * its -shm still needs a directory the reader can write.)
  */
 function readonlyTarget(path: string): { name: string; stamp: string | null } {
   const name = sqliteName(path);
