@@ -172,9 +172,25 @@ export interface MetricsServer {
   close(): void;
 }
 
+/**
+ * What one client may hold. A scrape is one small GET answered at once, so a client that has not
+ * sent its request headers after `headersTimeoutMs`, or a connection idle that long, is closed;
+ * beyond `maxConnections` open connections a new one is closed as soon as it is accepted. Without
+ * these, idle or half-open connections stayed forever and each held a socket and its buffers.
+ */
+export interface MetricsServerLimits {
+  maxConnections: number;
+  headersTimeoutMs: number;
+}
+
+export const DEFAULT_METRICS_SERVER_LIMITS: MetricsServerLimits = { maxConnections: 64, headersTimeoutMs: 10_000 };
+
 /** Serves GET /metrics; the snapshot is taken per scrape. */
-export function startMetricsServer(listen: ListenAddress, render: () => string): Promise<MetricsServer> {
-  const server: Server = createServer((req, res) => {
+export function startMetricsServer(listen: ListenAddress, render: () => string, limits: Partial<MetricsServerLimits> = {}): Promise<MetricsServer> {
+  const { maxConnections, headersTimeoutMs } = { ...DEFAULT_METRICS_SERVER_LIMITS, ...limits };
+  // Node checks the header and request timeouts every connectionsCheckingInterval (30 s by
+  // default, so a 10 s limit could take 40 s): check at a tenth of the limit instead.
+  const server: Server = createServer({ connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 10))) }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: try /metrics\n');
@@ -194,6 +210,13 @@ export function startMetricsServer(listen: ListenAddress, render: () => string):
     res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
     res.end(req.method === 'HEAD' ? undefined : body);
   });
+  server.headersTimeout = headersTimeoutMs; // from the connection's start to the end of its request headers
+  server.requestTimeout = headersTimeoutMs; // the whole request (a scrape has no body)
+  // Socket inactivity, which also covers a connection that never sends a byte, and a kept-alive
+  // connection between scrapes (Prometheus scrapes every 15 s or more, it reconnects at no cost).
+  server.timeout = headersTimeoutMs;
+  server.keepAliveTimeout = Math.min(5000, headersTimeoutMs);
+  server.maxConnections = maxConnections;
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(new ListenAddressError(`--prometheus: cannot listen on ${listen.host}:${listen.port}: ${err.code ?? err.message}`));

@@ -362,8 +362,10 @@ ${sections.length === 0 ? '' : `<section id="flow-details"><h2>Flow details</h2>
  * Renders the report and writes it to `path` (through a temporary file renamed into place, so a
  * failed write never leaves half a report). Throws ReportError with a one-line message.
  */
-export function writeReportFile(path: string, input: ReportInput): { bytes: number; charted_flows: number } {
+export function writeReportFile(path: string, input: ReportInput, beforeWrite?: () => void): { bytes: number; charted_flows: number } {
   const html = renderReport(input);
+  // e.g. a store read without locks checks it did not change while read (store.ts assertUnchanged)
+  beforeWrite?.();
   const tmp = `${path}.${process.pid}.tmp`;
   try {
     writeFileSync(tmp, html);

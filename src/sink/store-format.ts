@@ -58,6 +58,11 @@ export function cellText(value: unknown): string {
   return String(value);
 }
 
+/** One CSV record without its line end (toCsv's rows, for output that streams). */
+export function csvRecord(values: readonly unknown[]): string {
+  return values.map(csvCell).join(',');
+}
+
 export function toCsv(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
   return [headers.map(csvCell).join(','), ...rows.map((r) => r.map(csvCell).join(','))].join('\r\n') + '\r\n';
 }

@@ -5,6 +5,7 @@
 // short transactions of its own. All SQL built from user input binds parameters; sort keys
 // come from a whitelist.
 
+import { closeSync, existsSync, openSync, readSync, realpathSync, statSync, type BigIntStats } from 'node:fs';
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { QuantileSketch, statsFromSketch } from '../metrics/sketch.js';
@@ -149,6 +150,13 @@ export interface SqlResult {
   rows: unknown[][];
 }
 
+/** A statement's column names and its rows, read one at a time (nothing is buffered). */
+export interface SqlRows {
+  columns: string[];
+  /** Its return() ends the statement early (the connection closes only when none is running). */
+  rows: Generator<unknown[], void, undefined>;
+}
+
 export interface LiveTotals {
   packets?: Record<string, number>;
   anomalies?: Record<string, number>;
@@ -179,6 +187,14 @@ export interface OpenOptions {
   readonly?: boolean;
   /** Refuse to create a missing file (always true when readonly). */
   mustExist?: boolean;
+  /**
+   * With readonly, for a command that reads once and ends (query, report): create no file
+   * next to the store and work in a directory it cannot write (readonlyTarget). When no writer
+   * has the store open this reads the file as it was at opening and never sees later commits;
+   * check assertUnchanged before trusting what was read. A reader that stays open uses plain
+   * readonly instead.
+   */
+  oneShot?: boolean;
   /** How long to wait for another process's lock before failing (default 5000 ms). */
   busyTimeoutMs?: number;
   /** For migration tests only: the migrations to apply instead of the built-in ones. */
@@ -213,11 +229,88 @@ function translateOpenError(path: string, err: unknown): StoreError {
   return new StoreError(`${path}: ${describe(err)}`);
 }
 
+/**
+ * URI file names (needed for `immutable`, see readonlyTarget) are off in better-sqlite3's SQLite
+ * build (SQLITE_USE_URI=0) unless the SQLITE_USE_URI environment variable is "1" when its addon
+ * loads (better-sqlite3 src/addon.cpp, read once per process). The addon loads at the first
+ * `new Database`, so the variable is set around that first construction only, then restored; the
+ * probe says whether it took (a program embedding pdmscope may have loaded the addon before).
+ */
+let uriNames: boolean | null = null;
+function uriNamesEnabled(): boolean {
+  if (uriNames !== null) return uriNames;
+  const before = process.env.SQLITE_USE_URI;
+  process.env.SQLITE_USE_URI = '1';
+  try {
+    // With URIs off this is a relative file name that fileMustExist never creates.
+    new Database('file:pdmscope-uri-probe?mode=memory', { fileMustExist: true }).close();
+    uriNames = true;
+  } catch {
+    uriNames = false;
+  } finally {
+    if (before === undefined) delete process.env.SQLITE_USE_URI;
+    else process.env.SQLITE_USE_URI = before;
+  }
+  return uriNames;
+}
+
+/** A path as SQLite must be given it once URI names are on: `file:x.db` stays a file name. */
+function sqliteName(path: string): string {
+  return uriNamesEnabled() && path.startsWith('file:') ? `./${path}` : path;
+}
+
+/** What identifies a file's contents for assertUnchanged: a checkpoint changes mtime and ctime. */
+function fileStamp(path: string): string | null {
+  let st: BigIntStats | undefined;
+  try { st = statSync(path, { bigint: true, throwIfNoEntry: false }); } catch { return null; }
+  return st === undefined ? null : `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/** True when the file's header says WAL (file format versions 2 at offsets 18 and 19). */
+function walHeader(path: string): boolean {
+  let fd: number;
+  try { fd = openSync(path, 'r'); } catch { return false; }
+  try {
+    const head = Buffer.alloc(100);
+    return readSync(fd, head, 0, 100, 0) === 100 && head.toString('latin1', 0, 16) === 'SQLite format 3\0' && head[18] === 2 && head[19] === 2;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The name to open a store read-only by, without side effects. SQLite reads a WAL database
+ * through its -wal and -shm files and creates them when they are missing, even on a read-only
+ * connection: that leaves files next to the store, and fails (SQLITE_READONLY_DIRECTORY) in a
+ * directory the reader cannot write. No -wal file means no connection has the store open (the
+ * last one to close checkpoints and deletes it) and the main file holds every commit, so it is
+ * read `immutable` (no locks, no -wal/-shm, www.sqlite.org/uri.html). A -wal file means a writer
+ * such as `live` is running (or crashed): the ordinary read-only connection uses the existing
+ * -wal and -shm (a read-only -shm is enough since SQLite 3.22, www.sqlite.org/wal.html,
+ * "Read-Only Databases"), sees the latest commit and creates nothing. Immutable is only safe
+ * while nobody writes, so the file's stamp is kept: a writer that starts meanwhile changes the
+ * main file only when it checkpoints, which assertUnchanged detects. (A -wal file left without
+ * its -shm still needs a directory the reader can write.)
+ */
+function readonlyTarget(path: string): { name: string; stamp: string | null } {
+  const name = sqliteName(path);
+  let real: string;
+  try { real = realpathSync(path); } catch { return { name, stamp: null }; }
+  // SQLite names the -wal after the file a symbolic link points to, so the checks do too.
+  if (!uriNamesEnabled() || existsSync(`${real}-wal`) || existsSync(`${real}-journal`) || !walHeader(real)) return { name, stamp: null };
+  const stamp = fileStamp(real);
+  const uri = `file:${real.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}?immutable=1`;
+  return { name: uri, stamp };
+}
+
 export function openStore(path: string, options: OpenOptions = {}): Store {
   const readonly = options.readonly === true;
+  const target = readonly && options.oneShot === true ? readonlyTarget(path) : { name: sqliteName(path), stamp: null };
   let db: Db;
   try {
-    db = new Database(path, {
+    db = new Database(target.name, {
       readonly,
       fileMustExist: readonly || options.mustExist === true,
       timeout: options.busyTimeoutMs ?? 5000,
@@ -233,7 +326,7 @@ export function openStore(path: string, options: OpenOptions = {}): Store {
     db.close();
     throw err instanceof StoreError ? err : translateOpenError(path, err);
   }
-  return new Store(db, path, readonly);
+  return new Store(db, path, readonly, target.stamp);
 }
 
 function failMissing(path: string, err: unknown): never {
@@ -534,11 +627,24 @@ export class Store {
   private readonly db: Db;
   private reader: Db | null = null;
   private readonly statements = new Map<string, Stmt>();
+  /** The file's stamp when it was opened immutable (readonlyTarget), else null. */
+  private readonly stamp: string | null;
 
-  constructor(db: Db, path: string, readonly: boolean) {
+  constructor(db: Db, path: string, readonly: boolean, stamp: string | null = null) {
     this.db = db;
     this.path = path;
     this.readonly = readonly;
+    this.stamp = stamp;
+  }
+
+  /**
+   * For a store read without locks (readonlyTarget): throws when the file changed since it was
+   * opened, because what was read may then mix two states. Callers check before they output.
+   */
+  assertUnchanged(): void {
+    if (this.stamp !== null && fileStamp(this.path) !== this.stamp) {
+      throw new StoreError(`${this.path}: the database changed while it was read (a writer started); run the command again`);
+    }
   }
 
   private stmt(sql: string): Stmt {
@@ -901,11 +1007,43 @@ export class Store {
    * opened read-only with query_only as a second guard.
    */
   readonlySql(sql: string): SqlResult {
+    const stmt = this.readonlyStatement(sql);
+    try {
+      const columns = stmt.columns().map((c) => c.name);
+      const rows = stmt.all() as unknown[][];
+      return { columns, rows };
+    } catch (err) {
+      throw new StoreError(`sql: ${describe(err)}`);
+    }
+  }
+
+  /** readonlySql's rows one at a time, for output that streams (`query sql`). */
+  iterateSql(sql: string): SqlRows {
+    const stmt = this.readonlyStatement(sql);
+    let columns: string[];
+    try { columns = stmt.columns().map((c) => c.name); } catch (err) { throw new StoreError(`sql: ${describe(err)}`); }
+    function* rows(): Generator<unknown[], void, undefined> {
+      const it = stmt.iterate() as IterableIterator<unknown[]>;
+      try {
+        for (;;) {
+          let next: IteratorResult<unknown[]>;
+          try { next = it.next(); } catch (err) { throw new StoreError(`sql: ${describe(err)}`); }
+          if (next.done === true) return;
+          yield next.value;
+        }
+      } finally {
+        it.return?.();
+      }
+    }
+    return { columns, rows: rows() };
+  }
+
+  private readonlyStatement(sql: string): Stmt {
     if (this.reader === null) {
       if (this.readonly) this.reader = this.db;
       else {
         try {
-          this.reader = new Database(this.path, { readonly: true, fileMustExist: true });
+          this.reader = new Database(sqliteName(this.path), { readonly: true, fileMustExist: true });
           this.reader.pragma('query_only = ON');
         } catch (err) {
           throw translateOpenError(this.path, err);
@@ -920,14 +1058,8 @@ export class Store {
     }
     if (!stmt.readonly) throw new StoreError('sql: only read-only statements are allowed (this one would write)');
     if (!stmt.reader) throw new StoreError('sql: the statement returns no rows (only queries are allowed)');
-    try {
-      stmt.raw(true);
-      const columns = stmt.columns().map((c) => c.name);
-      const rows = stmt.all() as unknown[][];
-      return { columns, rows };
-    } catch (err) {
-      throw new StoreError(`sql: ${describe(err)}`);
-    }
+    stmt.raw(true);
+    return stmt;
   }
 }
 

@@ -1,14 +1,18 @@
 // `pdmscope query`: read-only questions to the SQLite store. The database is opened read-only
 // and never created; user input reaches SQL only as bound parameters (sort keys are whitelisted).
 
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Argv, CommandModule } from 'yargs';
-import { EXIT_USAGE, UserError } from '../errors.js';
+import { EXIT_INPUT, EXIT_USAGE, UserError } from '../errors.js';
+import { parseDurationNs as parseArgDurationNs } from '../units.js';
+import type { SqlJob } from './query-sql-child.js';
 import { formatIpv6, parseIpv6Address } from '../../wire/ipv6.js';
 import { SORT_KEYS, StoreError, openStore, type MergedFlow, type Store, type StoredFlow } from '../../sink/store.js';
 import { DIRECTIONS, METRICS, PSN_FIELDS, STAT_FIELDS } from '../../sink/store-schema.js';
 import {
-  cellText, formatDurationNs, formatTimestampUs, parseDurationNs, renderTable, toCsv, toJson,
+  formatDurationNs, formatTimestampUs, parseDurationNs, renderTable, toCsv, toJson,
 } from '../../sink/store-format.js';
 import type { DurationStats } from '../../metrics/types.js';
 
@@ -22,28 +26,44 @@ function common<T>(y: Argv<T>): Argv<T & CommonArgs> {
     .option('format', { choices: ['table', 'json', 'csv'] as const, default: 'table' as Format, describe: 'output format' }) as Argv<T & CommonArgs>;
 }
 
-function withStore<R>(dbPath: string, fn: (store: Store) => R): R {
+function assertExists(dbPath: string): void {
   // better-sqlite3 would create a missing file; query never does.
   if (!existsSync(dbPath)) throw new UserError(`${dbPath}: no such database (run pdmscope analyze first, or pass --db)`);
+}
+
+/** Output of the command running in withStore, held until the store is known unchanged. */
+let held: string[] | null = null;
+
+function withStore(dbPath: string, fn: (store: Store) => void): void {
+  assertExists(dbPath);
   let store: Store;
   try {
-    store = openStore(dbPath, { readonly: true });
+    store = openStore(dbPath, { readonly: true, oneShot: true });
   } catch (err) {
     if (err instanceof StoreError) throw new UserError(err.message);
     throw err;
   }
+  held = [];
   try {
-    return fn(store);
+    fn(store);
+    // A store read without locks (no writer had it open) must not have changed meanwhile.
+    store.assertUnchanged();
+    process.stdout.write(held.join(''));
   } catch (err) {
-    if (err instanceof StoreError) throw new UserError(err.message);
+    if (err instanceof StoreError) {
+      try { store.assertUnchanged(); } catch (changed) { throw new UserError((changed as Error).message); }
+      throw new UserError(err.message);
+    }
     throw err;
   } finally {
+    held = null;
     store.close();
   }
 }
 
 function write(text: string): void {
-  process.stdout.write(text);
+  if (held !== null) held.push(text);
+  else process.stdout.write(text);
 }
 
 // ---- runs -----------------------------------------------------------------------------------
@@ -203,26 +223,78 @@ const samplesCommand: CommandModule<object, SamplesArgs> = {
 
 // ---- sql ------------------------------------------------------------------------------------
 
-interface SqlArgs extends CommonArgs { statement: string }
+interface SqlArgs extends CommonArgs { statement: string; timeout: string }
+
+const DEFAULT_SQL_TIMEOUT = '10s';
+/** Node timers fire at once beyond 2^31-1 ms (~24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function sqlTimeoutMs(text: string): number {
+  const ms = parseArgDurationNs(text, 's', '--timeout') / 1e6;
+  if (!(ms > 0)) throw new UserError(`--timeout: expected a positive duration (e.g. 10s, 2m, 1h), got '${text}'`, EXIT_USAGE);
+  if (ms > MAX_TIMER_MS) throw new UserError(`--timeout: '${text}' is too long; at most 596h`, EXIT_USAGE);
+  return ms;
+}
+
+const CHILD = fileURLToPath(new URL('./query-sql-child.js', import.meta.url));
+const KEEP_CHARS = 4096;
+
+/**
+ * Runs the statement in a child process (query-sql-child.ts says why) that writes the rows
+ * straight to this process's stdout, and kills it when the time limit expires.
+ */
+function runSqlChild(job: SqlJob, timeoutMs: number, timeoutText: string): Promise<void> {
+  const child = spawn(process.execPath, [CHILD, JSON.stringify(job)], { stdio: ['ignore', 'inherit', 'pipe', 'pipe'] });
+  const collect = (stream: NodeJS.ReadableStream | null | undefined): { text: string } => {
+    const box = { text: '' };
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => { if (box.text.length < KEEP_CHARS) box.text += chunk; });
+    return box;
+  };
+  const stderr = collect(child.stderr);
+  const message = collect(child.stdio[3] as NodeJS.ReadableStream | null);
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
+  // A signal that ends this process ends the query too (Ctrl-C reaches both anyway).
+  const signals = ['SIGTERM', 'SIGHUP', 'SIGINT'] as const;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    child.kill('SIGKILL');
+    for (const s of signals) process.removeListener(s, onSignal);
+    process.kill(process.pid, sig);
+  };
+  for (const s of signals) process.on(s, onSignal);
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | null): void => {
+      clearTimeout(timer);
+      for (const s of signals) process.removeListener(s, onSignal);
+      if (err === null) resolve(); else reject(err);
+    };
+    child.once('error', (err) => done(new UserError(`query sql: cannot start the query process (${err.message})`)));
+    child.once('close', (code, signal) => {
+      if (timedOut) {
+        done(new UserError(`query sql: stopped after ${timeoutText.trim()}, the --timeout limit (give a longer one, e.g. --timeout 2m, for a bigger query)`));
+        return;
+      }
+      if (code === 0) { done(null); return; }
+      const firstLine = (t: string): string => t.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? '';
+      const why = firstLine(message.text) || `query sql: the query process failed (${signal ?? `exit ${code}`}${firstLine(stderr.text) ? `: ${firstLine(stderr.text)}` : ''})`;
+      done(new UserError(why, EXIT_INPUT));
+    });
+  });
+}
 
 const sqlCommand: CommandModule<object, SqlArgs> = {
   command: 'sql <statement>',
   describe: 'run one read-only SQL query (tables: runs, flows, samples, psn_events)',
   builder: (y) => common(y)
     .positional('statement', { type: 'string', demandOption: true, describe: 'a SELECT (or other read-only) statement' })
-    .example('$0 query sql "SELECT proto, count(*) FROM flows GROUP BY proto"', 'flows per protocol') as Argv<SqlArgs>,
-  handler: (args) => {
-    withStore(args.db, (store) => {
-      const result = store.readonlySql(args.statement);
-      if (args.format === 'json') {
-        const rows = result.rows.map((r) => Object.fromEntries(result.columns.map((c, i) => [c, r[i]])));
-        write(toJson({ schema: 'pdmscope.query.sql/1', columns: result.columns, rows }));
-      } else if (args.format === 'csv') {
-        write(toCsv(result.columns, result.rows));
-      } else {
-        write(renderTable(result.columns, result.rows.map((r) => r.map((v) => (v === null ? 'NULL' : cellText(v))))));
-      }
-    });
+    .option('timeout', { type: 'string', default: DEFAULT_SQL_TIMEOUT, describe: 'stop the query after this long, writing its output included (500ms, 30s, 2m, 1h)', requiresArg: true })
+    .example('$0 query sql "SELECT proto, count(*) FROM flows GROUP BY proto"', 'flows per protocol')
+    .example('$0 query sql "SELECT * FROM samples" --format csv --timeout 5m > samples.csv', 'a big export: rows stream out') as Argv<SqlArgs>,
+  handler: async (args) => {
+    const timeoutMs = sqlTimeoutMs(args.timeout);
+    assertExists(args.db);
+    await runSqlChild({ db: args.db, sql: args.statement, format: args.format }, timeoutMs, args.timeout);
   },
 };
 

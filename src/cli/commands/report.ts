@@ -117,7 +117,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     if (!existsSync(args.db)) throw new UserError(`${args.db}: no such database (run pdmscope analyze first, or pass --db)`);
     let store: Store;
     try {
-      store = openStore(args.db, { readonly: true });
+      store = openStore(args.db, { readonly: true, oneShot: true });
     } catch (err) {
       throw new UserError(err instanceof StoreError ? err.message : `${args.db}: ${(err as Error).message}`);
     }
@@ -127,9 +127,12 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       const run = args.run === undefined ? runs[runs.length - 1]! : runs.find((r) => r.id === args.run);
       if (run === undefined) throw new UserError(`${args.db}: no run ${args.run} (stored runs: ${runs.map((r) => r.id).join(', ')})`);
       const input = reportInputFromStore(store, run, { maxChartFlows: args['max-flows'], dbLabel: args.db, ...(args.title === undefined ? {} : { title: args.title }) });
-      const written = writeReportFile(args.out, input);
+      const written = writeReportFile(args.out, input, () => store.assertUnchanged());
       process.stderr.write(`pdmscope: wrote ${args.out} (run ${run.id}, ${input.doc.flows.length} flows, ${(written.bytes / 1024).toFixed(0)} KiB)\n`);
     } catch (err) {
+      if (err instanceof StoreError) {
+        try { store.assertUnchanged(); } catch (changed) { throw new UserError((changed as Error).message); }
+      }
       if (err instanceof StoreError || err instanceof ReportError) throw new UserError(err.message);
       throw err;
     } finally {
