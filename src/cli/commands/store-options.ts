@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { UserError } from '../errors.js';
+import { optionNeeds } from '../options.js';
 import { TOOL_VERSION } from '../version.js';
 import type { AnalysisResult } from './analyze.js';
 
@@ -15,10 +16,12 @@ export interface StoreArgs {
 }
 
 export function storeOptions<T>(y: Argv<T>): Argv<T> {
-  return y
+  const withOptions = y
     .option('db', { type: 'string', default: './pdmscope.db', describe: 'SQLite store for the run (--no-db: do not store)' })
     .option('samples', { type: 'boolean', default: false, describe: 'also store every delay sample and PSN event' })
     .option('append', { type: 'boolean', default: false, describe: 'keep an earlier run of the same files instead of replacing it' });
+  optionNeeds(withOptions, 'samples', 'db', 'samples are kept in the database only');
+  return optionNeeds(withOptions, 'append', 'db', 'it keeps earlier runs in the database');
 }
 
 /**
