@@ -3,11 +3,22 @@
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { stopReaderThreads } from '../capture/reader-prewarm.js';
 import { commandsFor } from './commands/index.js';
 import { EXIT_USAGE, UserError, oneLine, reportError } from './errors.js';
 import { checkOptionsGivenOnce, type DeclaredOptions } from './options.js';
 
 export async function main(argv: string[]): Promise<number> {
+  try {
+    return await runCli(argv);
+  } finally {
+    // The one way out of the CLI: no reader thread main.ts started may still be inside libpcap
+    // when the process ends, or node aborts (reader-prewarm.ts stopReaderThreads).
+    await stopReaderThreads();
+  }
+}
+
+async function runCli(argv: string[]): Promise<number> {
   let exitCode = 0;
   const cli = yargs(argv)
     .scriptName('pdmscope')
