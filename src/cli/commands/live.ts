@@ -88,7 +88,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
       .option('flush-interval', durationOption('flush-interval', { default: '5s', describe: 'how often flows go to the store, NDJSON and Prometheus' }))
       .option('idle-timeout', durationOption('idle-timeout', { default: '120s', describe: 'a flow idle this long ends; its next packet starts a new flow' }))
       .option('format', { choices: ['table', 'ndjson'] as const, default: 'table' as LiveFormat, describe: 'table: the flow table at the end; ndjson: changed flows (analyze/1 flow objects) on stdout at every flush' })
-      .option('prometheus', { type: 'string', describe: 'serve GET /metrics on HOST:PORT (PORT alone: 127.0.0.1); beyond loopback only with a literal address' })
+      .option('prometheus', { type: 'string', describe: 'serve GET /metrics on ADDRESS:PORT, a literal address (127.0.0.1:9464, [::1]:9464; PORT alone: 127.0.0.1)' })
       // No default here: given, it needs --prometheus (liveOptionRules); the handler applies the default.
       .option('prometheus-max-flows', { type: 'number', defaultDescription: String(DEFAULT_MAX_EXPORTED_FLOWS), describe: 'per-flow series for at most this many flows (the busiest by PDM packets)' })
       .option('snaplen', { type: 'number', describe: `bytes kept per packet (default ${DEFAULT_SNAPLEN}, or ${ESP_SNAPLEN} with --esp-sa: decryption needs whole packets)` })
