@@ -125,3 +125,12 @@ testNeeding('live --duration 720h runs on (Node timers hold at most ~24.8 days);
     live.child.kill('SIGKILL');
   }
 });
+
+testNeeding('send --no-db: nothing stored, no internal error (it tried to open a store named false)', [ROOT], () => {
+  const r = run(['send', '--to', '::1', '-c', '1', '--wait', '0', '--no-db', '--no-realtime', '-q']);
+  assert.doesNotMatch(r.stderr, /Expected first argument|false:/);
+  // No reflector listens: one line saying so, exit 2, and the summary on stdout.
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stdout, /1 probes sent/);
+  assert.equal(existsSync(join(dir, 'false')), false);
+});
