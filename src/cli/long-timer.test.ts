@@ -60,7 +60,7 @@ test('afterMs: 720 h (past one Node timer) fires after 720 h, not at once, throu
   assert.ok(t.asked.length >= 2, 'one Node timer cannot have held it');
 });
 
-test('afterMs: any delay up to the longest duration argument (2^53 ns) fires exactly once, on time; cancel stops it', () => {
+test('afterMs: short and long delays fire exactly once, on time; cancel stops it', () => {
   for (const ms of [0, 1, 2.5, MAX_TIMER_MS - 1, MAX_TIMER_MS, MAX_TIMER_MS + 1, 3 * MAX_TIMER_MS + 7, Number.MAX_SAFE_INTEGER / 1e6]) {
     const t = new FakeTimers();
     const fired: number[] = [];

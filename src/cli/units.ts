@@ -23,13 +23,14 @@ const UNIT_NS: Record<string, number> = {
 };
 
 /**
- * The longest duration argument: 2^53 ns (about 104 days, 2501 h), the most nanoseconds a number
- * holds exactly. Timers and deadlines are computed in ns and ms from it, so anything longer
- * (`9999999h`, a string of digits that overflows to Infinity) is refused in words instead of
- * turning into a timer that fires at once.
+ * The longest duration argument: 8.64e15 ms (2,400,000,000 h, about 274,000 years), the range of a
+ * JavaScript Date, so a deadline computed from one is still a time. Anything longer (a string of
+ * digits that overflows to Infinity) is refused in words instead of turning into a timer that
+ * fires at once or a deadline that is not a number. (Long idle timeouts are in use: `--idle-timeout
+ * 10000000s` analyzes a capture as if flows never idled.)
  */
-export const MAX_DURATION_NS = Number.MAX_SAFE_INTEGER;
-const MAX_DURATION_HOURS = Math.floor(MAX_DURATION_NS / 3600e9);
+export const MAX_DURATION_NS = 8.64e15 * 1e6;
+const MAX_DURATION_HOURS = MAX_DURATION_NS / 3600e9;
 
 /** Parses "5ms", "250us", "1.5s", "2m"; a bare number is taken in `defaultUnit`. */
 export function parseDurationNs(text: string, defaultUnit = 's', what = 'duration'): number {
@@ -41,7 +42,7 @@ export function parseDurationNs(text: string, defaultUnit = 's', what = 'duratio
   }
   const ns = Number(m[1]) * scale;
   if (!(Math.abs(ns) <= MAX_DURATION_NS)) {
-    throw new UserError(`${what} '${text}' is too long: durations go up to ${MAX_DURATION_HOURS}h (2^53 ns, about 104 days)`, EXIT_USAGE);
+    throw new UserError(`${what} '${text}' is too long: durations go up to ${MAX_DURATION_HOURS}h (about 274,000 years, the range of a Date)`, EXIT_USAGE);
   }
   return ns;
 }

@@ -84,7 +84,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
       .option('interface', { alias: 'i', type: 'string', demandOption: true, describe: 'interface to capture on (lo, eth0, any, …)' })
       .option('db', { type: 'string', default: './pdmscope.db', describe: 'SQLite store: one run of kind live that grows each flush (--no-db: do not store)' })
       .option('samples', { type: 'boolean', default: false, describe: 'also store every delay sample and PSN event' })
-      .option('duration', durationOption('duration', { describe: 'stop after this long (e.g. 60s, 5m, 720h; at most 2501h); default: until SIGINT/SIGTERM' }))
+      .option('duration', durationOption('duration', { describe: 'stop after this long (e.g. 60s, 5m, 720h); default: until SIGINT/SIGTERM' }))
       .option('flush-interval', durationOption('flush-interval', { default: '5s', describe: 'how often flows go to the store, NDJSON and Prometheus' }))
       .option('idle-timeout', durationOption('idle-timeout', { default: '120s', describe: 'a flow idle this long ends; its next packet starts a new flow' }))
       .option('format', { choices: ['table', 'ndjson'] as const, default: 'table' as LiveFormat, describe: 'table: the flow table at the end; ndjson: changed flows (analyze/1 flow objects) on stdout at every flush' })
