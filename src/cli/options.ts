@@ -10,7 +10,7 @@
 //   so `-5ms` reaches the parser, which refuses negative, zero (where that means nothing) and
 //   too long durations in words.
 
-import type { Argv, Options } from 'yargs';
+import type { Options } from 'yargs';
 import { EXIT_USAGE, UserError } from './errors.js';
 import { parseDurationNs } from './units.js';
 
@@ -102,20 +102,20 @@ export function checkOptionsGivenOnce(words: readonly string[], options: Declare
 }
 
 /**
- * `option` only acts when `needed` is switched on (`--samples` stores samples in the database:
- * nothing to do with `--no-db`); given without it, a usage error says so rather than the option
- * being ignored. An option counts as given when its value is neither undefined nor false, so it
- * must have no default other than false.
+ * A yargs check (`.check(optionNeeds('samples', 'db', why))`): `option` only acts when `needed` is
+ * switched on (`--samples` stores samples in the database: nothing to do with `--no-db`); given
+ * without it, a usage error says so rather than the option being ignored. An option counts as
+ * given when its value is neither undefined nor false, so it must have no default other than false.
  */
-export function optionNeeds<T>(y: Argv<T>, option: string, needed: string, why: string): Argv<T> {
-  return y.check((argv) => {
+export function optionNeeds(option: string, needed: string, why: string): (argv: Record<string, unknown>) => true {
+  return (argv) => {
     const given = argv[option];
     if (given === undefined || given === false) return true;
     const partner = argv[needed];
     if (partner === false) throw new UserError(`--${option} cannot be used with --no-${needed}: ${why}`, EXIT_USAGE);
     if (partner === undefined) throw new UserError(`--${option} needs --${needed}: ${why}`, EXIT_USAGE);
     return true;
-  });
+  };
 }
 
 export interface DurationSpec {

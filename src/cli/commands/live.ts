@@ -80,7 +80,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
   command: 'live',
   describe: 'capture on an interface and analyze PDM continuously; flows go to SQLite every few seconds',
   builder: (y: Argv<object>) =>
-    liveOptionRules(espOptions(inputOptions(y))
+    espOptions(inputOptions(y))
       .option('interface', { alias: 'i', type: 'string', demandOption: true, describe: 'interface to capture on (lo, eth0, any, …)' })
       .option('db', { type: 'string', default: './pdmscope.db', describe: 'SQLite store: one run of kind live that grows each flush (--no-db: do not store)' })
       .option('samples', { type: 'boolean', default: false, describe: 'also store every delay sample and PSN event' })
@@ -89,11 +89,13 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
       .option('idle-timeout', durationOption('idle-timeout', { default: '120s', describe: 'a flow idle this long ends; its next packet starts a new flow' }))
       .option('format', { choices: ['table', 'ndjson'] as const, default: 'table' as LiveFormat, describe: 'table: the flow table at the end; ndjson: changed flows (analyze/1 flow objects) on stdout at every flush' })
       .option('prometheus', { type: 'string', describe: 'serve GET /metrics on ADDRESS:PORT, a literal address (127.0.0.1:9464, [::1]:9464; PORT alone: 127.0.0.1)' })
-      // No default here: given, it needs --prometheus (liveOptionRules); the handler applies the default.
+      // No default here: given, it needs --prometheus (the check below); the handler applies the default.
       .option('prometheus-max-flows', { type: 'number', defaultDescription: String(DEFAULT_MAX_EXPORTED_FLOWS), describe: 'per-flow series for at most this many flows (the busiest by PDM packets)' })
       .option('snaplen', { type: 'number', describe: `bytes kept per packet (default ${DEFAULT_SNAPLEN}, or ${ESP_SNAPLEN} with --esp-sa: decryption needs whole packets)` })
       .option('buffer-size', { type: 'number', describe: `kernel capture ring in MiB (default ${DEFAULT_RING_MIB}, ${ESP_RING_MIB} with --esp-sa); it holds one slot of about --snaplen bytes per packet` })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no status line or notes on stderr' })
+      .check(optionNeeds('samples', 'db', 'samples are kept in the database only'))
+      .check(optionNeeds('prometheus-max-flows', 'prometheus', 'it limits what the Prometheus endpoint exports'))
       .example('$0 live -i eth0', 'status line, flows stored in ./pdmscope.db every 5 s, flow table on Ctrl-C')
       .example('$0 live -i eth0 --format ndjson --no-db | jq .server_delay_ns.p50', 'stream flow updates')
       .example('$0 live -i eth0 --filter "ip6 protochain 17" --prometheus 127.0.0.1:9464', 'UDP only, metrics for Prometheus')
@@ -101,7 +103,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
       .epilogue(`${FILTER_HELP} Capturing needs root or CAP_NET_RAW + CAP_NET_ADMIN. Stop with Ctrl-C (SIGINT) or SIGTERM: ` +
         'the last flows are written and the process exits within 2 seconds. Exit status 2 when the interface disappears ' +
         'during the capture (the flows seen until then are stored). In immediate mode libpcap gives every packet a ring ' +
-        'slot of about --snaplen bytes, whatever its size: --snaplen 65535 with a 32 MiB ring holds only ~500 packets.')) as unknown as Argv<LiveArgs>,
+        'slot of about --snaplen bytes, whatever its size: --snaplen 65535 with a 32 MiB ring holds only ~500 packets.') as unknown as Argv<LiveArgs>,
   handler: async (args) => {
     const flushMs = durationMs(args.flushInterval, 'flush-interval');
     const idleTimeoutUs = durationMs(args.idleTimeout, 'idle-timeout') * 1000;
@@ -255,12 +257,6 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
     await new Promise<never>(() => {});
   },
 };
-
-/** Options of `live` that act only with another one (options.ts optionNeeds). */
-function liveOptionRules<T>(y: Argv<T>): Argv<T> {
-  optionNeeds(y, 'samples', 'db', 'samples are kept in the database only');
-  return optionNeeds(y, 'prometheus-max-flows', 'prometheus', 'it limits what the Prometheus endpoint exports');
-}
 
 type StopReason = { kind: 'signal' } | { kind: 'duration' } | { kind: 'interface-gone' } | { kind: 'error'; message: string };
 

@@ -16,12 +16,12 @@ export interface StoreArgs {
 }
 
 export function storeOptions<T>(y: Argv<T>): Argv<T> {
-  const withOptions = y
+  return y
     .option('db', { type: 'string', default: './pdmscope.db', describe: 'SQLite store for the run (--no-db: do not store)' })
     .option('samples', { type: 'boolean', default: false, describe: 'also store every delay sample and PSN event' })
-    .option('append', { type: 'boolean', default: false, describe: 'keep an earlier run of the same files instead of replacing it' });
-  optionNeeds(withOptions, 'samples', 'db', 'samples are kept in the database only');
-  return optionNeeds(withOptions, 'append', 'db', 'it keeps earlier runs in the database');
+    .option('append', { type: 'boolean', default: false, describe: 'keep an earlier run of the same files instead of replacing it' })
+    .check(optionNeeds('samples', 'db', 'samples are kept in the database only'))
+    .check(optionNeeds('append', 'db', 'it keeps earlier runs in the database'));
 }
 
 /**
