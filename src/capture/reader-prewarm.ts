@@ -96,6 +96,20 @@ export async function claimSpeculativeRead(wanted: Omit<ReaderWorkerData, 'sab'>
   return null;
 }
 
+/**
+ * Ends the reader threads this module started that no read took, and waits for them: called on
+ * the CLI's way out (cli.ts), whatever ends the command (a usage error, --help, --version, a
+ * failed handler). A worker still inside libpcap's dispatch when the process exits is torn down
+ * in the middle of node_pcap's packet callback, and node aborts (exit 134 with a native stack of
+ * PcapSession::PacketReady; issue 16). The speculative read is stopped through its ring and its
+ * thread waited for; the idle worker has not loaded node_pcap and is simply terminated.
+ */
+export async function stopReaderThreads(): Promise<void> {
+  await claimSpeculativeRead(null);
+  const unused = takePrewarmedReaderWorker();
+  if (unused !== null) await unused.terminate();
+}
+
 function sameRead(a: Omit<ReaderWorkerData, 'sab'>, b: Omit<ReaderWorkerData, 'sab'>): boolean {
   return a.path === b.path && a.filter === b.filter && a.linkType === b.linkType &&
     a.packetRecords && b.packetRecords && keylessEsp(a.esp) !== null && keylessEsp(a.esp) === keylessEsp(b.esp);

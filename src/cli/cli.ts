@@ -3,10 +3,22 @@
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { stopReaderThreads } from '../capture/reader-prewarm.js';
 import { commandsFor } from './commands/index.js';
 import { EXIT_USAGE, UserError, oneLine, reportError } from './errors.js';
+import { checkOptionsGivenOnce, type DeclaredOptions } from './options.js';
 
 export async function main(argv: string[]): Promise<number> {
+  try {
+    return await runCli(argv);
+  } finally {
+    // The one way out of the CLI: no reader thread main.ts started may still be inside libpcap
+    // when the process ends, or node aborts (reader-prewarm.ts stopReaderThreads).
+    await stopReaderThreads();
+  }
+}
+
+async function runCli(argv: string[]): Promise<number> {
   let exitCode = 0;
   const cli = yargs(argv)
     .scriptName('pdmscope')
@@ -20,10 +32,19 @@ export async function main(argv: string[]): Promise<number> {
     .version()
     .exitProcess(false)
     .fail((msg, err) => {
-      // yargs calls this for usage errors (msg) and for errors thrown by handlers (err).
+      // yargs calls this for usage errors (msg, with its own YError or the parser's Error for
+      // some: "Not enough arguments following", an option's coerce) and for errors thrown by
+      // handlers (err). Usage errors exit 1 whichever way they come.
+      if (err instanceof UserError) throw err;
+      if (err && msg !== null && msg !== undefined) throw new UserError(msg, EXIT_USAGE);
       if (err) throw err;
       throw new UserError(msg, EXIT_USAGE);
-    });
+    })
+    // Every command: an option given twice, or with its --no- form, is a usage error (options.ts).
+    .check((_args, options) => {
+      checkOptionsGivenOnce(argv, options as unknown as DeclaredOptions);
+      return true;
+    }, true);
   for (const command of await commandsFor(argv)) cli.command(command);
   skipHelpCaching(cli);
   try {

@@ -4,13 +4,13 @@ import type { Argv, CommandModule } from 'yargs';
 import { Analyzer, type AnalyzeHead, type FinishedFlows } from '../../metrics/analyzer.js';
 import type { SampleObserver } from '../../metrics/flow-pdm.js';
 import type { AnalyzeDocument, FlowReport, PsnEvent } from '../../metrics/types.js';
-import { EXIT_USAGE, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
 import { writeAnalyzeTable } from '../flow-format.js';
 import { inputsExitCode, readInputs, requireInputs } from '../input.js';
 import { stdout } from '../output.js';
 import { Progress } from '../progress.js';
 import { csvLine, flatten } from '../table.js';
-import { parseDurationNs } from '../units.js';
+import { durationArgNs, durationOption } from '../options.js';
 import { FILTER_HELP, type CommonInputArgs, espOptions, espSetupFromArgs, inputOptions } from './common.js';
 import { SampleColumns } from '../../sink/sample-columns.js';
 import { storeAnalyzeRun, storeOptions, type StoreArgs } from './store-options.js';
@@ -114,7 +114,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       .positional('files', { type: 'string', array: true, demandOption: true, describe: 'pcap or pcapng files, read in order as one capture' })
       .option('format', { choices: ['table', 'json', 'ndjson', 'csv'] as const, default: 'table' as Format, describe: 'output format (json: schema pdmscope.analyze/1)' })
       .option('all-flows', { type: 'boolean', default: false, describe: 'also list IPv6 flows without PDM' })
-      .option('idle-timeout', { type: 'string', default: '120s', describe: 'a flow idle this long (capture time) ends; the next packet starts a new flow' })
+      .option('idle-timeout', durationOption('idle-timeout', { default: '120s', describe: 'a flow idle this long (capture time) ends; the next packet starts a new flow' }))
       .option('report', { type: 'string', describe: 'also write a self-contained HTML report (with every sample) to this path' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or notes on stderr' })
       .example('$0 analyze trace.pcapng', 'flow table with delay statistics')
@@ -123,8 +123,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       .epilogue(FILTER_HELP) as unknown as Argv<AnalyzeArgs>,
   handler: async (args) => {
     const files = requireInputs(args.files);
-    const idleTimeoutUs = parseDurationNs(args.idleTimeout, 's', '--idle-timeout') / 1000;
-    if (!(idleTimeoutUs > 0)) throw new UserError('--idle-timeout must be positive', EXIT_USAGE);
+    const idleTimeoutUs = durationArgNs(args.idleTimeout, 'idle-timeout') / 1000;
     const store = args.db !== false;
     const keepSamples = (store && args.samples) || args.report !== undefined;
     const progress = !args.quiet && process.stderr.isTTY ? new Progress(files) : undefined;

@@ -7,19 +7,21 @@
 // watchdog (session.ts) notices it.
 
 import { writeSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { Argv, CommandModule } from 'yargs';
 import { LiveCaptureError } from '../../capture/live.js';
 import { LiveSession } from '../../live/session.js';
 import { StatusLine } from '../../live/status.js';
 import { ANALYZE_SCHEMA, type AnalyzeDocument } from '../../metrics/types.js';
 import {
-  DEFAULT_MAX_EXPORTED_FLOWS, ListenAddressError, type MetricsServer, parseListenAddress, renderPrometheus, startMetricsServer,
+  DEFAULT_MAX_EXPORTED_FLOWS, type ListenAddress, ListenAddressError, type MetricsServer, parseListenAddress, renderPrometheus, startMetricsServer,
 } from '../../sink/prometheus.js';
 import { type LiveRun, type Store, StoreError, openStore } from '../../sink/store.js';
 import { EXIT_INPUT, EXIT_USAGE, UserError, oneLine } from '../errors.js';
 import { renderAnalyzeTable } from '../flow-format.js';
 import { stdout } from '../output.js';
-import { parseDurationNs } from '../units.js';
+import { afterMs, everyMs, type LongTimer } from '../long-timer.js';
+import { durationArgNs, durationOption, optionNeeds } from '../options.js';
 import { TOOL_VERSION } from '../version.js';
 import { FILTER_HELP, type CommonInputArgs, espOptions, inputOptions, openerFromArgs } from './common.js';
 
@@ -46,16 +48,28 @@ interface LiveArgs extends CommonInputArgs {
   idleTimeout: string;
   format: LiveFormat;
   prometheus?: string;
-  prometheusMaxFlows: number;
+  prometheusMaxFlows?: number;
   snaplen?: number;
   bufferSize?: number;
   quiet: boolean;
 }
 
-function durationMs(text: string, what: string): number {
-  const ms = parseDurationNs(text, 's', what) / 1e6;
-  if (!(ms > 0) || !Number.isFinite(ms)) throw new UserError(`${what} must be positive`, EXIT_USAGE);
-  return ms;
+function durationMs(text: string, name: string): number {
+  return durationArgNs(text, name) / 1e6;
+}
+
+/**
+ * --prometheus's address as parseListenAddress reads it, when its host is a literal address: a
+ * host name (`localhost` too) is resolved by the system, which may answer with another address
+ * than the one meant, so the README's rule holds for every name.
+ */
+function listenArg(text: string): ListenAddress {
+  let listen: ListenAddress;
+  try { listen = parseListenAddress(text); } catch (err) { throw new UserError((err as Error).message, EXIT_USAGE); }
+  if (isIP(listen.host) === 0) {
+    throw new UserError(`--prometheus: '${listen.host}' is a host name; give a literal address, e.g. 127.0.0.1:${listen.port} or [::1]:${listen.port} for loopback`, EXIT_USAGE);
+  }
+  return listen;
 }
 
 function note(text: string): void {
@@ -70,15 +84,18 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
       .option('interface', { alias: 'i', type: 'string', demandOption: true, describe: 'interface to capture on (lo, eth0, any, …)' })
       .option('db', { type: 'string', default: './pdmscope.db', describe: 'SQLite store: one run of kind live that grows each flush (--no-db: do not store)' })
       .option('samples', { type: 'boolean', default: false, describe: 'also store every delay sample and PSN event' })
-      .option('duration', { type: 'string', describe: 'stop after this long (e.g. 60s, 5m); default: until SIGINT/SIGTERM' })
-      .option('flush-interval', { type: 'string', default: '5s', describe: 'how often flows go to the store, NDJSON and Prometheus' })
-      .option('idle-timeout', { type: 'string', default: '120s', describe: 'a flow idle this long ends; its next packet starts a new flow' })
+      .option('duration', durationOption('duration', { describe: 'stop after this long (e.g. 60s, 5m, 720h); default: until SIGINT/SIGTERM' }))
+      .option('flush-interval', durationOption('flush-interval', { default: '5s', describe: 'how often flows go to the store, NDJSON and Prometheus' }))
+      .option('idle-timeout', durationOption('idle-timeout', { default: '120s', describe: 'a flow idle this long ends; its next packet starts a new flow' }))
       .option('format', { choices: ['table', 'ndjson'] as const, default: 'table' as LiveFormat, describe: 'table: the flow table at the end; ndjson: changed flows (analyze/1 flow objects) on stdout at every flush' })
-      .option('prometheus', { type: 'string', describe: 'serve GET /metrics on HOST:PORT (PORT alone: 127.0.0.1); beyond loopback only with a literal address' })
-      .option('prometheus-max-flows', { type: 'number', default: DEFAULT_MAX_EXPORTED_FLOWS, describe: 'per-flow series for at most this many flows (the busiest by PDM packets)' })
+      .option('prometheus', { type: 'string', describe: 'serve GET /metrics on ADDRESS:PORT, a literal address (127.0.0.1:9464, [::1]:9464; PORT alone: 127.0.0.1)' })
+      // No default here: given, it needs --prometheus (the check below); the handler applies the default.
+      .option('prometheus-max-flows', { type: 'number', defaultDescription: String(DEFAULT_MAX_EXPORTED_FLOWS), describe: 'per-flow series for at most this many flows (the busiest by PDM packets)' })
       .option('snaplen', { type: 'number', describe: `bytes kept per packet (default ${DEFAULT_SNAPLEN}, or ${ESP_SNAPLEN} with --esp-sa: decryption needs whole packets)` })
       .option('buffer-size', { type: 'number', describe: `kernel capture ring in MiB (default ${DEFAULT_RING_MIB}, ${ESP_RING_MIB} with --esp-sa); it holds one slot of about --snaplen bytes per packet` })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no status line or notes on stderr' })
+      .check(optionNeeds('samples', 'db', 'samples are kept in the database only'))
+      .check(optionNeeds('prometheus-max-flows', 'prometheus', 'it limits what the Prometheus endpoint exports'))
       .example('$0 live -i eth0', 'status line, flows stored in ./pdmscope.db every 5 s, flow table on Ctrl-C')
       .example('$0 live -i eth0 --format ndjson --no-db | jq .server_delay_ns.p50', 'stream flow updates')
       .example('$0 live -i eth0 --filter "ip6 protochain 17" --prometheus 127.0.0.1:9464', 'UDP only, metrics for Prometheus')
@@ -88,10 +105,11 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
         'during the capture (the flows seen until then are stored). In immediate mode libpcap gives every packet a ring ' +
         'slot of about --snaplen bytes, whatever its size: --snaplen 65535 with a 32 MiB ring holds only ~500 packets.') as unknown as Argv<LiveArgs>,
   handler: async (args) => {
-    const flushMs = durationMs(args.flushInterval, '--flush-interval');
-    const idleTimeoutUs = durationMs(args.idleTimeout, '--idle-timeout') * 1000;
-    const stopAfterMs = args.duration === undefined ? null : durationMs(args.duration, '--duration');
-    if (!Number.isInteger(args.prometheusMaxFlows) || args.prometheusMaxFlows < 0) {
+    const flushMs = durationMs(args.flushInterval, 'flush-interval');
+    const idleTimeoutUs = durationMs(args.idleTimeout, 'idle-timeout') * 1000;
+    const stopAfterMs = args.duration === undefined ? null : durationMs(args.duration, 'duration');
+    const prometheusMaxFlows = args.prometheusMaxFlows ?? DEFAULT_MAX_EXPORTED_FLOWS;
+    if (!Number.isInteger(prometheusMaxFlows) || prometheusMaxFlows < 0) {
       throw new UserError('--prometheus-max-flows must be a whole number ≥ 0', EXIT_USAGE);
     }
     const withKeys = args.espSa !== undefined;
@@ -101,10 +119,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
       throw new UserError('--snaplen must be a whole number from 64 to 262144', EXIT_USAGE);
     }
     if (!(ringMiB >= 1 && ringMiB <= 4096)) throw new UserError('--buffer-size must be 1 to 4096 (MiB)', EXIT_USAGE);
-    let listen = null;
-    if (args.prometheus !== undefined) {
-      try { listen = parseListenAddress(args.prometheus); } catch (err) { throw new UserError((err as Error).message, EXIT_USAGE); }
-    }
+    const listen = args.prometheus === undefined ? null : listenArg(args.prometheus);
     const esp = openerFromArgs(args);
     const startedMs = Date.now();
 
@@ -154,7 +169,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
 
     let metrics: MetricsServer | null = null;
     if (listen !== null) {
-      const maxFlows = args.prometheusMaxFlows;
+      const maxFlows = prometheusMaxFlows;
       try {
         metrics = await startMetricsServer(listen, () => {
           const st = session.status();
@@ -181,12 +196,13 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
       note(`capturing on ${args.interface}${args.filter ? ` (filter: ${args.filter})` : ''}` +
         `${run !== null ? `; flows every ${args.flushInterval} to run ${run.runId} in ${args.db}` : ''}; Ctrl-C to stop`);
     }
-    const timers: NodeJS.Timeout[] = [];
+    // Long timers: --duration and --flush-interval may exceed one Node timer (long-timer.ts).
+    const timers: LongTimer[] = [];
     let stopping = false;
     stop = (why: StopReason): void => {
       if (stopping) return;
       stopping = true;
-      for (const t of timers) clearInterval(t);
+      for (const t of timers) t.cancel();
       status?.end();
       let code = why.kind === 'interface-gone' || why.kind === 'error' ? EXIT_INPUT : 0;
       let doc: AnalyzeDocument | null = null;
@@ -221,15 +237,15 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
       process.exit(code);
     };
 
-    timers.push(setInterval(() => {
+    timers.push(everyMs(flushMs, () => {
       try {
         session.flush();
       } catch (err) {
         stop({ kind: 'error', message: `flush failed: ${err instanceof StoreError ? err.message : oneLine(err)}` });
       }
-    }, flushMs));
-    if (status !== null) timers.push(setInterval(() => status.update(args.interface, session.status()), 1000));
-    if (stopAfterMs !== null) timers.push(setTimeout(() => stop({ kind: 'duration' }), stopAfterMs));
+    }));
+    if (status !== null) timers.push(everyMs(1000, () => status.update(args.interface, session.status())));
+    if (stopAfterMs !== null) timers.push(afterMs(stopAfterMs, () => stop({ kind: 'duration' })));
     const onSignal = (): void => {
       if (stopping) process.exit(130); // a second Ctrl-C while the final flush runs
       stop({ kind: 'signal' });

@@ -168,6 +168,7 @@ const flowsCommand: CommandModule<object, FlowsArgs> = {
     if (args['min-rtd'] !== undefined) {
       const parsed = parseDurationNs(args['min-rtd']);
       if (parsed === null) throw new UserError(`--min-rtd: '${args['min-rtd']}' is not a duration (examples: 5ms, 250us, 1.5s, 100ns)`, EXIT_USAGE);
+      if (parsed < 0) throw new UserError(`--min-rtd must be zero or positive, not '${args['min-rtd']}'`, EXIT_USAGE);
       minRtdNs = parsed;
     }
     if (SORT_KEYS[args.sort] === undefined) throw new UserError(`--sort: unknown key '${args.sort}'; one of: ${Object.keys(SORT_KEYS).join(', ')}`, EXIT_USAGE);

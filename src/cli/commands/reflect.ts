@@ -15,10 +15,16 @@ import { REALTIME_DESCRIBE, realtimeArg, setUpCommandTiming } from './timing.js'
 import { pdmDeltaNs } from '../../wire/pdm.js';
 import { EXIT_INPUT, EXIT_USAGE, UserError, oneLine } from '../errors.js';
 import { runThenExit, stdout } from '../output.js';
-import { parseDurationNs } from '../units.js';
+import { durationArgNs, durationOption } from '../options.js';
 
 /** The most replies per second a reflector sends, whatever --max-rate says. */
 export const REFLECT_MAX_RATE_PPS = 1000;
+
+/** --delay: a bare number is ms; 0..10 s. */
+const DELAY = {
+  default: '0', defaultUnit: 'ms', zero: true, max: '10s',
+  describe: 'hold each reply this long (e.g. 5ms; at most 10s); it shows up as server delay',
+};
 
 interface ReflectArgs {
   interface: string;
@@ -74,8 +80,7 @@ export function formatRefused(refused: RefusalCounts): string {
 
 async function runReflect(args: ReflectArgs): Promise<number> {
   if (!Number.isInteger(args.port) || args.port < 1 || args.port > 65535) throw new UserError('--port must be 1..65535', EXIT_USAGE);
-  const delayNs = parseDurationNs(args.delay, 'ms', '--delay');
-  if (!(delayNs >= 0) || delayNs > 10e9) throw new UserError('--delay must be 0..10s', EXIT_USAGE);
+  const delayNs = durationArgNs(args.delay, 'delay', DELAY);
   if (!(args.maxRate > 0) || args.maxRate > REFLECT_MAX_RATE_PPS) throw new UserError(`--max-rate must be above 0 and at most ${REFLECT_MAX_RATE_PPS}`, EXIT_USAGE);
   const realtime = realtimeArg(args.realtime);
   if (hasCapNetRaw() === false) throw new UserError(`pdmscope reflect ${NEED_NET_RAW}`);
@@ -158,7 +163,7 @@ export const reflectCommand: CommandModule<object, ReflectArgs> = {
     y
       .option('interface', { alias: 'i', type: 'string', demandOption: true, describe: 'interface to listen and answer on' })
       .option('port', { type: 'number', default: 7777, describe: 'UDP port to answer on' })
-      .option('delay', { type: 'string', default: '0', describe: 'hold each reply this long (e.g. 5ms); it shows up as server delay' })
+      .option('delay', durationOption('delay', DELAY))
       .option('max-rate', { type: 'number', default: REFLECT_MAX_RATE_PPS, describe: `most replies in any one second (at most ${REFLECT_MAX_RATE_PPS})` })
       .option('sink', { choices: ['cap', 'pcap'] as const, default: 'pcap' as const, describe: 'inject with node_pcap (survives the interface going down) or with cap (an interface going down aborts the process)' })
       .option('log', { type: 'boolean', default: false, describe: 'print a line per reply on stdout' })

@@ -18,7 +18,8 @@ import { REALTIME_DESCRIBE, realtimeArg, setUpCommandTiming } from './timing.js'
 import { CapSink, NEED_NET_RAW, type PacketSink, SinkError, hasCapNetRaw } from '../../send/sink.js';
 import { EXIT_INPUT, EXIT_USAGE, UserError } from '../errors.js';
 import { runThenExit, stdout } from '../output.js';
-import { parseDurationNs } from '../units.js';
+import { afterMs } from '../long-timer.js';
+import { durationArgNs, durationOption } from '../options.js';
 import { TOOL_VERSION } from '../version.js';
 
 /** Probes per second without --rate, and the most --rate allows. */
@@ -41,7 +42,8 @@ interface SendArgs {
   allowMulticast: boolean;
   sink: SinkKind;
   format: 'text' | 'json';
-  db?: string;
+  /** false with --no-db: not stored, as without --db */
+  db?: string | false;
   realtime?: string | boolean;
   quiet: boolean;
 }
@@ -93,15 +95,13 @@ export function checkSendArgs(args: SendArgs): { dst: Uint8Array; intervalNs: nu
     throw new UserError(`--size must be ${PROBE_HEADER_LEN}..65000 bytes of UDP payload`, EXIT_USAGE);
   }
   if (!(args.rate > 0) || args.rate > MAX_RATE_PPS) throw new UserError(`--rate must be above 0 and at most ${MAX_RATE_PPS} packets/s`, EXIT_USAGE);
-  const intervalNs = parseDurationNs(args.interval, 's', '--interval');
-  if (!(intervalNs > 0)) throw new UserError('--interval must be positive', EXIT_USAGE);
+  const intervalNs = durationArgNs(args.interval, 'interval');
   const minIntervalNs = 1e9 / args.rate;
   if (intervalNs < minIntervalNs - 1) {
     throw new UserError(`--interval ${args.interval} exceeds the rate limit of ${args.rate} probes/s; ` +
       `raise --rate (at most ${MAX_RATE_PPS}) or lengthen --interval`, EXIT_USAGE);
   }
-  const waitNs = parseDurationNs(args.wait, 's', '--wait');
-  if (!(waitNs >= 0)) throw new UserError('--wait must not be negative', EXIT_USAGE);
+  const waitNs = durationArgNs(args.wait, 'wait', { zero: true });
   return { dst, intervalNs, waitNs };
 }
 
@@ -252,9 +252,10 @@ async function runSend(args: SendArgs): Promise<number> {
   const stop = (): void => { stopped = true; wake?.(); };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // An --interval may be longer than one Node timer takes (long-timer.ts).
   const nap = (msec: number): Promise<void> => new Promise((r) => {
-    const t = setTimeout(() => { wake = null; r(); }, Math.max(0, msec));
-    wake = () => { clearTimeout(t); wake = null; r(); };
+    const t = afterMs(Math.max(0, msec), () => { wake = null; r(); });
+    wake = () => { t.cancel(); wake = null; r(); };
   });
 
   let failure: string | null = null;
@@ -285,7 +286,7 @@ async function runSend(args: SendArgs): Promise<number> {
   if (args.format === 'json') stdout.line(JSON.stringify(summary, null, 2));
   else { stdout.line(''); stdout.line(summaryText(summary)); }
   stdout.flush();
-  if (args.db !== undefined) {
+  if (typeof args.db === 'string') {
     const runId = storeSendRun(args.db, summary, s, ['pdmscope', ...process.argv.slice(2)].join(' '));
     if (!args.quiet) process.stderr.write(`pdmscope: stored as run ${runId} in ${args.db}\n`);
   }
@@ -309,14 +310,14 @@ export const sendCommand: CommandModule<object, SendArgs> = {
       .option('to', { type: 'string', demandOption: true, describe: 'IPv6 address of the reflector' })
       .option('port', { type: 'number', default: 7777, describe: 'UDP port of the reflector' })
       .option('count', { alias: 'c', type: 'number', default: 0, describe: 'probes to send (0: until Ctrl-C)' })
-      .option('interval', { type: 'string', default: '100ms', describe: 'time between probes' })
+      .option('interval', durationOption('interval', { default: '100ms', describe: 'time between probes' }))
       .option('size', { alias: 's', type: 'number', default: 64, describe: `UDP payload bytes per probe (at least ${PROBE_HEADER_LEN})` })
       .option('rate', { type: 'number', default: DEFAULT_RATE_PPS, describe: `most probes per second (at most ${MAX_RATE_PPS})` })
-      .option('wait', { type: 'string', default: '1s', describe: 'after the last probe, how long to wait for replies' })
+      .option('wait', durationOption('wait', { default: '1s', zero: true, describe: 'after the last probe, how long to wait for replies' }))
       .option('allow-multicast', { type: 'boolean', default: false, describe: 'allow a multicast --to (every listener answers)' })
       .option('sink', { choices: ['cap', 'pcap'] as const, default: 'pcap' as SinkKind, describe: 'inject with node_pcap (pcap_inject; survives the interface going down) or with cap (pcap_sendpacket; an interface going down aborts the process)' })
       .option('format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'text: a line per reply and a summary; json: one pdmscope.send/1 document' })
-      .option('db', { type: 'string', describe: "store the session as a run of kind 'send' in this SQLite file" })
+      .option('db', { type: 'string', describe: "store the session as a run of kind 'send' in this SQLite file (without it, or with --no-db: not stored)" })
       .option('realtime', { type: 'string', describe: REALTIME_DESCRIBE })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no notes on stderr' })
       .example('$0 send -i eth0 --to 2001:db8::2 -c 10', 'ten probes, 100 ms apart, to a reflector on port 7777')

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { UserError } from '../errors.js';
+import { optionNeeds } from '../options.js';
 import { TOOL_VERSION } from '../version.js';
 import type { AnalysisResult } from './analyze.js';
 
@@ -18,7 +19,9 @@ export function storeOptions<T>(y: Argv<T>): Argv<T> {
   return y
     .option('db', { type: 'string', default: './pdmscope.db', describe: 'SQLite store for the run (--no-db: do not store)' })
     .option('samples', { type: 'boolean', default: false, describe: 'also store every delay sample and PSN event' })
-    .option('append', { type: 'boolean', default: false, describe: 'keep an earlier run of the same files instead of replacing it' });
+    .option('append', { type: 'boolean', default: false, describe: 'keep an earlier run of the same files instead of replacing it' })
+    .check(optionNeeds('samples', 'db', 'samples are kept in the database only'))
+    .check(optionNeeds('append', 'db', 'it keeps earlier runs in the database'));
 }
 
 /**
