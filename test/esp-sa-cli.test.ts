@@ -107,7 +107,7 @@ test('issue 16: --esp-sa FIFO: read like the file when written, a notice and an 
   assert.equal(idle.status, 2);
   assert.deepEqual(idle.stderr.trimEnd().split('\n'), [
     `pdmscope: esp_sa file ${fifo} is a FIFO with no writer yet: waiting up to 10 s`,
-    `pdmscope: esp_sa file ${fifo}: is a FIFO that nobody wrote and closed within 10 s`,
+    `pdmscope: esp_sa file ${fifo}: is a FIFO that nobody wrote to within 10 s`,
   ]);
   assert.ok(idle.ms > 9000 && idle.ms < 20_000, `${idle.ms} ms`);
 });

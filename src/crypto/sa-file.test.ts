@@ -151,6 +151,25 @@ test('loadEspSaFile: reads a file; a missing file is a one-line error', () => {
     err instanceof EspSaFileError && /^esp_sa file .*missing: cannot read it \(ENOENT\)$/.test(err.message));
 });
 
+test('every truncation of a valid file parses or is an EspSaFileError that quotes no key', () => {
+  const keys = [SECRET_HEX, AUTH_KEY.slice(2), GCM_KEY.slice(2)];
+  const text = [
+    '# keys',
+    `"IPv6","2001:db8::1","2001:db8::2","0x00002000","AES-GCM with 16 octet ICV [RFC4106]","${GCM_KEY}","NULL",""`,
+    `"IPv6","*","2001:db8::/32","8192","AES-CBC [RFC3602]","0x${SECRET_HEX}","HMAC-SHA-256-128 [RFC4868]","${AUTH_KEY}","esn"`,
+  ].join('\n');
+  for (let end = 0; end <= text.length; end++) {
+    try {
+      parseEspSaText(text.slice(0, end), 'cut');
+    } catch (err) {
+      assert.ok(err instanceof EspSaFileError, `${end}: ${String(err)}`);
+      for (const key of keys) {
+        for (let i = 0; i + 8 <= key.length; i++) assert.equal(err.message.includes(key.slice(i, i + 8)), false, err.message);
+      }
+    }
+  }
+});
+
 test('seeded random text never throws anything but EspSaFileError', () => {
   let seed = 12345;
   const rand = (): number => { seed = (seed * 1103515245 + 12345) >>> 0; return seed; };
@@ -321,11 +340,25 @@ test('issue 16: a FIFO nobody writes is an error after the wait, with a notice w
   const notices: string[] = [];
   const t0 = performance.now();
   assert.throws(() => loadEspSaFile(fifo, { fifoWaitMs: 1500, onWaiting: (n) => notices.push(n) }), (err: unknown) =>
-    err instanceof EspSaFileError && err.message === `esp_sa file ${fifo}: is a FIFO that nobody wrote and closed within 1.5 s`);
+    err instanceof EspSaFileError && err.message === `esp_sa file ${fifo}: is a FIFO that nobody wrote to within 1.5 s`);
   const ms = performance.now() - t0;
   assert.ok(ms >= 1400 && ms < 5000, `${ms} ms`);
   assert.deepEqual(notices, [`esp_sa file ${fifo} is a FIFO with no writer yet: waiting up to 1.5 s`]);
   assert.equal(SA_FIFO_WAIT_MS, 10_000);
+});
+
+test('issue 16: a FIFO whose writer never closes it is an error after the wait, without the notice', async () => {
+  const fifo = mkfifo();
+  const writer = spawn('sh', ['-c', 'exec 3>"$1"; printf "# keys\\n" >&3; sleep 5', 'sh', fifo], { stdio: 'ignore' });
+  try {
+    const notices: string[] = [];
+    assert.throws(() => loadEspSaFile(fifo, { fifoWaitMs: 1500, onWaiting: (n) => notices.push(n) }), (err: unknown) =>
+      err instanceof EspSaFileError && err.message === `esp_sa file ${fifo}: is a FIFO whose writer did not close it within 1.5 s`);
+    assert.deepEqual(notices, []);
+  } finally {
+    writer.kill();
+    await waitExit(writer);
+  }
 });
 
 test('issue 16: a FIFO that streams more than MAX_SA_FILE_BYTES is cut off with an error', async () => {

@@ -7,7 +7,8 @@
 //   "IPv6","*","2001:db8::/32","*","AES-CBC [RFC3602]","0x…","HMAC-SHA-256-128 [RFC4868]","0x…","esn"
 //
 // Keys never leave this module in readable form: they sit in SecretBytes, whose toString,
-// toJSON and inspect output say only how long they are, and no error message quotes a key field.
+// toJSON and inspect output say only how long they are, and no error message quotes any field
+// (a key may sit in the wrong one): messages name the file, the line and the field.
 
 import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
 import { inspect } from 'node:util';
@@ -242,6 +243,7 @@ function readBounded(fd: number, path: string, fifo: { waitMs: number; onWaiting
   const chunks: Buffer[] = [];
   let total = 0;
   const startedMs = Date.now();
+  let sawWriter = false;
   let noticed = false;
   for (;;) {
     const chunk = Buffer.allocUnsafe(64 * 1024);
@@ -251,6 +253,7 @@ function readBounded(fd: number, path: string, fifo: { waitMs: number; onWaiting
     } catch (err) {
       if (fifo === null || (err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
       n = -1;
+      sawWriter = true;
     }
     if (n > 0) {
       total += n;
@@ -261,9 +264,11 @@ function readBounded(fd: number, path: string, fifo: { waitMs: number; onWaiting
     if (fifo === null || (n === 0 && total > 0)) break;
     const waitedMs = Date.now() - startedMs;
     if (waitedMs >= fifo.waitMs) {
-      throw new EspSaFileError(path, 0, `is a FIFO that nobody wrote and closed within ${formatSeconds(fifo.waitMs)}`);
+      throw new EspSaFileError(path, 0, sawWriter || total > 0
+        ? `is a FIFO whose writer did not close it within ${formatSeconds(fifo.waitMs)}`
+        : `is a FIFO that nobody wrote to within ${formatSeconds(fifo.waitMs)}`);
     }
-    if (!noticed && waitedMs >= SA_FIFO_NOTICE_MS) {
+    if (!noticed && !sawWriter && waitedMs >= SA_FIFO_NOTICE_MS) {
       noticed = true;
       fifo.onWaiting?.(`esp_sa file ${path} is a FIFO with no writer yet: waiting up to ${formatSeconds(fifo.waitMs)}`);
     }
