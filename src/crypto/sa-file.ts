@@ -170,7 +170,7 @@ export class EspSaFileError extends Error {
 
 /**
  * Bounds on an SA file. The longest real line — IPv6 address/prefix columns, the longest algorithm
- * names, a 36-byte AES-GCM-256 key and a 64-byte HMAC-SHA-512 key in hex — is under 400
+ * names, a 36-byte AES-CTR-256 key and a 64-byte HMAC-SHA-512 key in hex — is under 400
  * characters (an ASCII key written as `\xHH` escapes quadruples, still under 600), so 4 KiB per
  * line is ten times any real one; 8 MiB holds over 20,000 such maximal lines or ~50,000 typical
  * ones, more SAs than a gateway keeps. Beyond either, the file is not an SA table (`/dev/zero`, a
