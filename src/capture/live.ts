@@ -7,7 +7,7 @@
 // handle until one more packet arrives (node_pcap #18/#248), so `close()` reports whether it
 // did, and a caller that wants to exit must flush its sinks and call process.exit().
 
-
+import { readFileSync } from 'node:fs';
 import {
   HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, constructSession, linkTypeNumber, type NativePcapSession,
   packetHeaderWord, pcapModule, setPcapWarningSink,
@@ -71,6 +71,17 @@ export interface LiveCapture {
 
 /** The command that lets a non-root node capture. */
 export const SETCAP_HINT = 'setcap cap_net_raw,cap_net_admin=eip $(readlink -f $(which node))';
+
+/** The MTU of `iface` from sysfs (Linux), or null (`any`, another OS, a name that is no interface). */
+export function interfaceMtu(iface: string): number | null {
+  if (!/^[\w.:@-]{1,15}$/.test(iface) || iface === '.' || iface === '..') return null;
+  try {
+    const mtu = Number(readFileSync(`/sys/class/net/${iface}/mtu`, 'ascii').trim());
+    return Number.isInteger(mtu) && mtu > 0 ? mtu : null;
+  } catch {
+    return null;
+  }
+}
 
 export function listInterfaces(): string[] {
   return pcapModule().findalldevs().map((d) => d.name);

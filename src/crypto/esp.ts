@@ -38,25 +38,22 @@ class EsnState {
   seen = false;
 }
 
-/** An SA made ready for the hot path: keys as KeyObjects, lengths resolved. */
+/**
+ * An SA made ready for the hot path: lengths resolved at once, keys as KeyObjects (and the AES-GCM
+ * table, 64 KiB) on the first packet that needs them, so a table of thousands of SAs loads in
+ * time and memory proportional to the lines, and only the SAs in use cost more.
+ */
 class SaRuntime {
   readonly record: EspSaRecord;
   readonly order: number;
   readonly specificity: number;
   readonly kind: 'null' | 'cbc' | 'ctr' | 'gcm' | 'unsupported';
-  /** AES-CBC, 3DES-CBC and AES-CTR: the node:crypto cipher and key (AES-GCM uses `gcm`). */
-  readonly cipherName: string;
-  readonly cipherKey: KeyObject | null;
-  /** AES-GCM salt or AES-CTR nonce: the last 4 bytes of the SA key. */
-  readonly salt: Buffer;
   readonly ivLength: number;
   readonly blockLength: number;
   readonly icvLength: number;
   readonly hmacHash: string | null;
-  readonly hmacKey: KeyObject | null;
-  /** AES-GCM: the reused ECB cipher and GHASH table (gcm.ts), instead of a Decipher per packet. */
-  readonly gcm: AesGcmKey | null;
   readonly esnStates = new Map<number, EsnState>();
+  #keys: SaKeys | null = null;
 
   constructor(record: EspSaRecord, order: number) {
     this.record = record;
@@ -68,32 +65,22 @@ class SaRuntime {
     this.blockLength = enc.blockLength;
     this.icvLength = enc.kind === 'gcm' ? enc.icvLength : auth.icvLength;
     this.hmacHash = enc.kind === 'gcm' ? null : auth.hash;
-    const key = record.encryptionKey.bytes();
-    let cipherName = '';
-    let cipherKey: KeyObject | null = null;
-    let salt = Buffer.alloc(0);
-    let gcm: AesGcmKey | null = null;
-    if (enc.kind === 'cbc') {
-      cipherName = record.encryption === 'TripleDES-CBC [RFC2451]' ? 'des-ede3-cbc' : `aes-${key.length * 8}-cbc`;
-      cipherKey = createSecretKey(key);
-    } else if (enc.kind === 'gcm' || enc.kind === 'ctr') {
-      const aesKey = key.subarray(0, key.length - 4);
-      salt = Buffer.from(key.subarray(key.length - 4));
-      if (enc.kind === 'gcm') {
-        gcm = new AesGcmKey(aesKey); // no Decipher per packet (gcm.ts)
-      } else {
-        cipherName = `aes-${aesKey.length * 8}-ctr`;
-        cipherKey = createSecretKey(aesKey);
-      }
-    }
-    this.gcm = gcm;
-    this.cipherName = cipherName;
-    this.cipherKey = cipherKey;
-    this.salt = salt;
-    this.hmacKey = this.hmacHash !== null ? createSecretKey(record.authenticationKey.bytes()) : null;
     // Most specific first: a named SPI, then the longer address prefixes.
     this.specificity = (record.spi !== null ? 1000 : 0) + prefixOf(record.src) + prefixOf(record.dst);
   }
+
+  private get keys(): SaKeys {
+    return this.#keys ??= new SaKeys(this);
+  }
+
+  /** AES-CBC, 3DES-CBC and AES-CTR: the node:crypto cipher and key (AES-GCM uses `gcm`). */
+  get cipherName(): string { return this.keys.cipherName; }
+  get cipherKey(): KeyObject | null { return this.keys.cipherKey; }
+  /** AES-GCM salt or AES-CTR nonce: the last 4 bytes of the SA key. */
+  get salt(): Buffer { return this.keys.salt; }
+  get hmacKey(): KeyObject | null { return this.keys.hmacKey; }
+  /** AES-GCM: the reused ECB cipher and GHASH table (gcm.ts), instead of a Decipher per packet. */
+  get gcm(): AesGcmKey | null { return this.keys.gcm; }
 
   esnState(spi: number): EsnState {
     let s = this.esnStates.get(spi);
@@ -109,6 +96,113 @@ class SaRuntime {
     return this.record.protocol === 'IPv6' &&
       prefixMatches(this.record.src, addr, srcOff) && prefixMatches(this.record.dst, addr, dstOff);
   }
+}
+
+/** The key material of one SA in node:crypto form, made on first use (SaRuntime). */
+class SaKeys {
+  readonly cipherName: string = '';
+  readonly cipherKey: KeyObject | null = null;
+  readonly salt: Buffer = Buffer.alloc(0);
+  readonly hmacKey: KeyObject | null;
+  readonly gcm: AesGcmKey | null = null;
+
+  constructor(sa: SaRuntime) {
+    const record = sa.record;
+    const key = record.encryptionKey.bytes();
+    if (sa.kind === 'cbc') {
+      this.cipherName = record.encryption === 'TripleDES-CBC [RFC2451]' ? 'des-ede3-cbc' : `aes-${key.length * 8}-cbc`;
+      this.cipherKey = createSecretKey(key);
+    } else if (sa.kind === 'gcm' || sa.kind === 'ctr') {
+      const aesKey = key.subarray(0, key.length - 4);
+      this.salt = Buffer.from(key.subarray(key.length - 4));
+      if (sa.kind === 'gcm') {
+        this.gcm = new AesGcmKey(aesKey); // no Decipher per packet (gcm.ts)
+      } else {
+        this.cipherName = `aes-${aesKey.length * 8}-ctr`;
+        this.cipherKey = createSecretKey(aesKey);
+      }
+    }
+    this.hmacKey = sa.hmacHash !== null ? createSecretKey(record.authenticationKey.bytes()) : null;
+  }
+}
+
+/**
+ * The SAs one lookup chooses among, most specific first (file order among equals), answering
+ * "the first that matches these addresses". A short list is scanned; a long one (thousands of
+ * SAs under one SPI, or `*`) is indexed: SAs with the same pair of prefix lengths go into one Map
+ * keyed by the masked source and destination, and a lookup asks each pair of prefix lengths in
+ * order of specificity — a few Map lookups instead of a scan. Same answer as the scan: the first
+ * level of specificity with a hit, and the earliest line among its hits.
+ */
+class SaIndex {
+  private readonly list: readonly SaRuntime[];
+  /** Null: scan `list`. Else groups by specificity, descending. */
+  private readonly groups: SaGroup[] | null = null;
+
+  constructor(sorted: readonly SaRuntime[]) {
+    this.list = sorted.filter((sa) => sa.record.protocol === 'IPv6');
+    if (this.list.length <= SCAN_MAX) return;
+    const byShape = new Map<number, SaGroup>();
+    for (const sa of this.list) {
+      const srcBits = prefixOf(sa.record.src);
+      const dstBits = prefixOf(sa.record.dst);
+      const shape = srcBits * 256 + dstBits;
+      let g = byShape.get(shape);
+      if (g === undefined) byShape.set(shape, g = new SaGroup(srcBits, dstBits));
+      const key = maskedKey(sa.record.src.bytes, 0, srcBits) + maskedKey(sa.record.dst.bytes, 0, dstBits);
+      // `list` is in file order within a specificity: the first line with a key wins.
+      if (!g.byKey.has(key)) g.byKey.set(key, sa);
+    }
+    this.groups = [...byShape.values()].sort((a, b) => (b.srcBits + b.dstBits) - (a.srcBits + a.dstBits));
+  }
+
+  find(addr: Uint8Array, srcOff: number, dstOff: number): SaRuntime | null {
+    const groups = this.groups;
+    if (groups === null) {
+      const list = this.list;
+      for (let i = 0; i < list.length; i++) {
+        const sa = list[i]!;
+        if (sa.matches(addr, srcOff, dstOff)) return sa;
+      }
+      return null;
+    }
+    let best: SaRuntime | null = null;
+    let bestLevel = -1;
+    for (const g of groups) {
+      const level = g.srcBits + g.dstBits;
+      if (best !== null && level < bestLevel) break;
+      const sa = g.byKey.get(maskedKey(addr, srcOff, g.srcBits) + maskedKey(addr, dstOff, g.dstBits));
+      if (sa !== undefined && (best === null || sa.order < best.order)) {
+        best = sa;
+        bestLevel = level;
+      }
+    }
+    return best;
+  }
+}
+
+/** Lists up to this long are scanned: as fast as a Map lookup, and the usual case. */
+const SCAN_MAX = 16;
+
+class SaGroup {
+  readonly byKey = new Map<string, SaRuntime>();
+  readonly srcBits: number;
+  readonly dstBits: number;
+  constructor(srcBits: number, dstBits: number) {
+    this.srcBits = srcBits;
+    this.dstBits = dstBits;
+  }
+}
+
+/** The first `bits` bits of the address at `b[off]` as a string key (trailing bits zeroed). */
+function maskedKey(b: Uint8Array | null, off: number, bits: number): string {
+  if (b === null || bits === 0) return '';
+  const whole = bits >>> 3;
+  let key = '';
+  for (let i = 0; i < whole; i++) key += String.fromCharCode(b[off + i]!);
+  const rest = bits & 7;
+  if (rest !== 0) key += String.fromCharCode(b[off + whole]! & ((0xff << (8 - rest)) & 0xff));
+  return key;
 }
 
 function prefixOf(p: AddressPattern): number {
@@ -140,8 +234,9 @@ export function inferSeqHigh(th: number, tl: number, lo: number, window = ESN_WI
 }
 
 export class EspSaOpener implements EspOpener {
-  private readonly bySpi = new Map<number, SaRuntime[]>();
-  private readonly anySpi: SaRuntime[];
+  /** SAs with a named SPI, by SPI; they outrank every `*` SA (specificity 1000 and up). */
+  private readonly bySpi = new Map<number, SaIndex>();
+  private readonly anySpi: SaIndex;
   private readonly nullHeuristic: boolean;
   /** Number of SAs loaded. */
   readonly size: number;
@@ -162,13 +257,17 @@ export class EspSaOpener implements EspOpener {
     this.size = records.length;
     const runtimes = records.map((r, i) => new SaRuntime(r, i));
     runtimes.sort((a, b) => b.specificity - a.specificity || a.order - b.order);
-    this.anySpi = runtimes.filter((r) => r.record.spi === null);
+    const named = new Map<number, SaRuntime[]>();
+    const any: SaRuntime[] = [];
     for (const r of runtimes) {
       const spi = r.record.spi;
-      if (spi === null || this.bySpi.has(spi)) continue;
-      // Exact-SPI entries for this SPI, then the wildcard ones, keeping the specificity order.
-      this.bySpi.set(spi, runtimes.filter((x) => x.record.spi === spi || x.record.spi === null));
+      if (spi === null) { any.push(r); continue; }
+      let list = named.get(spi);
+      if (list === undefined) named.set(spi, list = []);
+      list.push(r); // still in specificity order
     }
+    for (const [spi, list] of named) this.bySpi.set(spi, new SaIndex(list));
+    this.anySpi = new SaIndex(any);
   }
 
   /**
@@ -370,12 +469,18 @@ export class EspSaOpener implements EspOpener {
 
   /** The SA `open` uses for this packet, or null. */
   private lookup(spi: number, addrBuf: Uint8Array, srcOff: number, dstOff: number): SaRuntime | null {
-    const candidates = this.bySpi.get(spi) ?? this.anySpi;
-    for (let i = 0; i < candidates.length; i++) {
-      const sa = candidates[i]!;
-      if (sa.matches(addrBuf, srcOff, dstOff)) return sa;
+    // A line naming the SPI beats every `*` line, whatever their prefixes (see specificity).
+    const named = this.bySpi.get(spi);
+    if (named !== undefined) {
+      const sa = named.find(addrBuf, srcOff, dstOff);
+      if (sa !== null) return sa;
     }
-    return null;
+    return this.anySpi.find(addrBuf, srcOff, dstOff);
+  }
+
+  /** The SA record a packet with this SPI and addresses (at `addrBuf[srcOff]`, `[dstOff]`) is opened with. */
+  recordFor(spi: number, addrBuf: Uint8Array, srcOff: number, dstOff: number): EspSaRecord | null {
+    return this.lookup(spi, addrBuf, srcOff, dstOff)?.record ?? null;
   }
 
   /**

@@ -1,5 +1,6 @@
 // Options shared by the commands that read packets: BPF filter, ESP keys.
 
+import { writeSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import type { EspOpener } from '../../decode/esp-opener.js';
 import { EspPreOpen } from '../../capture/esp-preopen.js';
@@ -56,7 +57,8 @@ function saRecordsFromArgs(args: CommonInputArgs): EspSaRecord[] {
   let records: EspSaRecord[] = [];
   if (args.espSa !== undefined) {
     try {
-      records = loadEspSaFile(args.espSa);
+      // A FIFO nobody writes yet: say so on stderr rather than wait in silence (sa-file.ts).
+      records = loadEspSaFile(args.espSa, { onWaiting: (notice) => { try { writeSync(2, `pdmscope: ${notice}\n`); } catch { /* stderr gone */ } } });
     } catch (err) {
       // The parser's messages name file and line, never key material.
       if (err instanceof EspSaFileError) throw new UserError(err.message);

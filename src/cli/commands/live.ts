@@ -9,7 +9,7 @@
 import { writeSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Argv, CommandModule } from 'yargs';
-import { LiveCaptureError } from '../../capture/live.js';
+import { LiveCaptureError, interfaceMtu } from '../../capture/live.js';
 import { LiveSession } from '../../live/session.js';
 import { StatusLine } from '../../live/status.js';
 import { ANALYZE_SCHEMA, type AnalyzeDocument } from '../../metrics/types.js';
@@ -32,12 +32,23 @@ type LiveFormat = 'table' | 'ndjson';
  * sized for the snap length (not the packet, and not capped at the MTU: measured on veth and
  * lo), so 65535 in a 32 MiB ring leaves ~500 slots and drops bursts. PDM and the headers before
  * it fit easily in 2048 bytes (truncated packets are still analyzed); ESP decryption needs whole
- * packets.
+ * packets: with --esp-sa the snap length is the interface's MTU plus room for a link header
+ * (ESP_LINK_ROOM), so a 1500-byte link keeps ~20,000 slots in the same 32 MiB. libpcap rounds
+ * each slot up to a power-of-two block, so a 64 KiB snap length (lo) takes 128 KiB a slot: the
+ * ring stays at 32 MiB (64 MiB of blocks, ~500 slots) unless --buffer-size says otherwise,
+ * instead of the 256 MiB (512 MiB of blocks) --esp-sa used to take, idle or not (issue 16).
  */
 const DEFAULT_SNAPLEN = 2048;
 const DEFAULT_RING_MIB = 32;
-const ESP_SNAPLEN = 65535;
-const ESP_RING_MIB = 256;
+const ESP_MAX_SNAPLEN = 65535;
+/** Ethernet + two VLAN tags (22), Linux cooked v1/v2 (16/20): the largest link header before IPv6. */
+const ESP_LINK_ROOM = 32;
+
+/** The snap length that keeps whole packets on `iface`: its MTU plus a link header, 65535 when unknown (`any`). */
+function espSnapLen(iface: string): number {
+  const mtu = interfaceMtu(iface);
+  return mtu === null ? ESP_MAX_SNAPLEN : Math.max(DEFAULT_SNAPLEN, Math.min(ESP_MAX_SNAPLEN, mtu + ESP_LINK_ROOM));
+}
 
 interface LiveArgs extends CommonInputArgs {
   interface: string;
@@ -91,8 +102,8 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
       .option('prometheus', { type: 'string', describe: 'serve GET /metrics on ADDRESS:PORT, a literal address (127.0.0.1:9464, [::1]:9464; PORT alone: 127.0.0.1)' })
       // No default here: given, it needs --prometheus (the check below); the handler applies the default.
       .option('prometheus-max-flows', { type: 'number', defaultDescription: String(DEFAULT_MAX_EXPORTED_FLOWS), describe: 'per-flow series for at most this many flows (the busiest by PDM packets)' })
-      .option('snaplen', { type: 'number', describe: `bytes kept per packet (default ${DEFAULT_SNAPLEN}, or ${ESP_SNAPLEN} with --esp-sa: decryption needs whole packets)` })
-      .option('buffer-size', { type: 'number', describe: `kernel capture ring in MiB (default ${DEFAULT_RING_MIB}, ${ESP_RING_MIB} with --esp-sa); it holds one slot of about --snaplen bytes per packet` })
+      .option('snaplen', { type: 'number', describe: `bytes kept per packet (default ${DEFAULT_SNAPLEN}, or with --esp-sa the interface MTU + ${ESP_LINK_ROOM}, at most ${ESP_MAX_SNAPLEN}: decryption needs whole packets)` })
+      .option('buffer-size', { type: 'number', describe: `kernel capture ring in MiB (default ${DEFAULT_RING_MIB}); it holds one slot of about --snaplen bytes per packet` })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no status line or notes on stderr' })
       .check(optionNeeds('samples', 'db', 'samples are kept in the database only'))
       .check(optionNeeds('prometheus-max-flows', 'prometheus', 'it limits what the Prometheus endpoint exports'))
@@ -113,8 +124,8 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
       throw new UserError('--prometheus-max-flows must be a whole number ≥ 0', EXIT_USAGE);
     }
     const withKeys = args.espSa !== undefined;
-    const snapLen = args.snaplen ?? (withKeys ? ESP_SNAPLEN : DEFAULT_SNAPLEN);
-    const ringMiB = args.bufferSize ?? (withKeys ? ESP_RING_MIB : DEFAULT_RING_MIB);
+    const snapLen = args.snaplen ?? (withKeys ? espSnapLen(args.interface) : DEFAULT_SNAPLEN);
+    const ringMiB = args.bufferSize ?? DEFAULT_RING_MIB;
     if (!Number.isInteger(snapLen) || snapLen < 64 || snapLen > 262144) {
       throw new UserError('--snaplen must be a whole number from 64 to 262144', EXIT_USAGE);
     }
