@@ -131,10 +131,10 @@ function isLoopbackLiteral(host: string): boolean {
 }
 
 /**
- * `PORT`, `:PORT`, `localhost:PORT`, `127.0.0.1:PORT`, `[::1]:PORT`: loopback. A non-loopback
- * listener needs a literal address (`192.0.2.7:9464`, `[::]:9464`, `0.0.0.0:9464`), which is
- * bound exactly as given; host names other than localhost are refused so that a typo or a
- * resolver answer cannot expose the endpoint.
+ * `PORT`, `:PORT`, `127.0.0.1:PORT`, `[::1]:PORT`: loopback. Any other listener needs a literal
+ * address (`192.0.2.7:9464`, `[::]:9464`, `0.0.0.0:9464`), which is bound exactly as given. Host
+ * names, `localhost` too, are refused: the system resolves them, and a typo or a resolver answer
+ * (localhost may be another address) must not expose the endpoint.
  */
 export function parseListenAddress(text: string): ListenAddress {
   const t = text.trim();
@@ -157,10 +157,9 @@ export function parseListenAddress(text: string): ListenAddress {
   }
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port > 65535) throw new ListenAddressError(`--prometheus: bad port '${portText}'`);
-  if (host.toLowerCase() === 'localhost') return { host: 'localhost', port, loopback: true };
   if (isIP(host) === 0) {
-    throw new ListenAddressError(`--prometheus: '${host}' is a host name; listen on loopback (127.0.0.1:${port}) ` +
-      `or give a literal address to bind (e.g. 192.0.2.7:${port} or [::]:${port})`);
+    throw new ListenAddressError(`--prometheus: '${host}' is a host name; give a literal address, e.g. ` +
+      `127.0.0.1:${port} or [::1]:${port} for loopback, 192.0.2.7:${port} or [::]:${port} to bind beyond it`);
   }
   return { host, port, loopback: isLoopbackLiteral(host) };
 }

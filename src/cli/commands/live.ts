@@ -7,7 +7,6 @@
 // watchdog (session.ts) notices it.
 
 import { writeSync } from 'node:fs';
-import { isIP } from 'node:net';
 import type { Argv, CommandModule } from 'yargs';
 import { LiveCaptureError, interfaceMtu } from '../../capture/live.js';
 import { LiveSession } from '../../live/session.js';
@@ -69,18 +68,9 @@ function durationMs(text: string, name: string): number {
   return durationArgNs(text, name) / 1e6;
 }
 
-/**
- * --prometheus's address as parseListenAddress reads it, when its host is a literal address: a
- * host name (`localhost` too) is resolved by the system, which may answer with another address
- * than the one meant, so the README's rule holds for every name.
- */
+/** --prometheus's address (a literal one: parseListenAddress refuses host names), or a usage error. */
 function listenArg(text: string): ListenAddress {
-  let listen: ListenAddress;
-  try { listen = parseListenAddress(text); } catch (err) { throw new UserError((err as Error).message, EXIT_USAGE); }
-  if (isIP(listen.host) === 0) {
-    throw new UserError(`--prometheus: '${listen.host}' is a host name; give a literal address, e.g. 127.0.0.1:${listen.port} or [::1]:${listen.port} for loopback`, EXIT_USAGE);
-  }
-  return listen;
+  try { return parseListenAddress(text); } catch (err) { throw new UserError((err as Error).message, EXIT_USAGE); }
 }
 
 function note(text: string): void {
