@@ -7,6 +7,7 @@ export const ANOMALIES = {
   truncated_link: 'link-layer header cut short (Ethernet, VLAN tag, SLL, loopback)',
   bad_ip_version: 'link layer announced IPv6 but the version field is not 6',
   truncated_ipv6: 'IPv6 fixed header cut short',
+  ipv6_payload_length_exceeds_frame: 'IPv6 Payload Length claims more bytes than the whole frame (not a snap-length cut) holds; no PDM taken',
   ext_hdr_overrun: 'extension header runs past the captured packet',
   ext_hdr_chain_too_long: 'more extension headers than pdmscope follows (a loop or an attack)',
   option_overrun: 'an option runs past the end of its own header',
@@ -31,7 +32,7 @@ export type AnomalyName = keyof typeof ANOMALIES;
  * hand could not open (a wrong key looks like esp_auth_failed or esp_bad_trailer).
  */
 export const MALFORMED_ANOMALIES: ReadonlySet<AnomalyName> = new Set<AnomalyName>([
-  'truncated_link', 'bad_ip_version', 'truncated_ipv6', 'ext_hdr_overrun', 'ext_hdr_chain_too_long',
+  'truncated_link', 'bad_ip_version', 'truncated_ipv6', 'ipv6_payload_length_exceeds_frame', 'ext_hdr_overrun', 'ext_hdr_chain_too_long',
   'option_overrun', 'pdm_bad_length', 'truncated_transport', 'esp_truncated',
 ]);
 

@@ -8,7 +8,7 @@ import {
   IPPROTO_DSTOPTS, IPPROTO_ESP, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ICMPV6, IPPROTO_IPV6,
   IPPROTO_ROUTING, IPPROTO_TCP, checkExtHeader, fragmentOffset, isExtensionHeader,
 } from '../wire/ext-header.js';
-import { IPV6_DST_OFFSET, IPV6_HEADER_LEN, IPV6_SRC_OFFSET, checkIpv6 } from '../wire/ipv6.js';
+import { IPV6_DST_OFFSET, IPV6_HEADER_LEN, IPV6_SRC_OFFSET, checkIpv6, ipv6PayloadLength } from '../wire/ipv6.js';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, type LinkPayload, peelLink } from '../wire/link.js';
 import { OPT_PAD1, checkOption } from '../wire/options.js';
 import { PDM_DATA_LENGTH, PDM_OPTION_TYPE, PDMV2_DRAFT_DATA_LENGTHS } from '../wire/pdm.js';
@@ -32,6 +32,8 @@ export class Decoder {
   private readonly espResult = new EspOpenResult();
 
   private readonly ctx: DecodeContext;
+  /** An IPv6 header of this packet (outer, or inner in tunnel mode) claims more than its frame. */
+  private lengthOverrun = false;
 
   constructor(ctx: DecodeContext) {
     this.ctx = ctx;
@@ -39,16 +41,22 @@ export class Decoder {
 
   /** Decodes one captured frame and records its capture metadata in `out`. */
   decodeFrame(frame: Uint8Array, capLen: number, wireLen: number, tsUs: number, linkType: number, frameNumber: number, out: DecodedPacket): void {
-    this.decode(frame, capLen, linkType, out);
+    this.decode(frame, capLen, linkType, out, wireLen);
     out.frameNumber = frameNumber;
     out.tsUs = tsUs;
     out.capturedLength = capLen;
     out.wireLength = wireLen;
   }
 
-  /** Decodes `frame[0..capLen)` of `linkType` into `out`; leaves the capture metadata alone. */
-  decode(frame: Uint8Array, capLen: number, linkType: number, out: DecodedPacket): void {
+  /**
+   * Decodes `frame[0..capLen)` of `linkType` into `out`; leaves the capture metadata alone.
+   * `wireLen` is the frame's length on the wire (pcap `len`): when it is above `capLen` the
+   * capture cut the frame (snap length) and what is there is decoded; when the frame is whole,
+   * an IPv6 Payload Length beyond it makes the packet malformed. The default: a whole frame.
+   */
+  decode(frame: Uint8Array, capLen: number, linkType: number, out: DecodedPacket, wireLen = capLen): void {
     out.reset();
+    this.lengthOverrun = false;
     out.linkType = linkType;
     const linkErr = peelLink(linkType, frame, capLen, this.link);
     if (linkErr !== null) {
@@ -69,6 +77,17 @@ export class Decoder {
       return;
     }
     out.ipVersion = 6;
+    // RFC 8200 §3: Payload Length counts every byte after the fixed header (0: jumbogram or a
+    // TSO capture, read to the end). More than a whole frame holds is a broken packet, as tshark
+    // says ("IPv6 payload length exceeds framing length"): its headers still key its flow, but
+    // none of its PDM fields are trusted. A snap-length cut (capLen < wireLen) is not that.
+    if (capLen >= wireLen && ipEnd === capLen) {
+      const payloadLength = ipv6PayloadLength(frame, ipOff);
+      if (payloadLength !== 0 && ipOff + IPV6_HEADER_LEN + payloadLength > capLen) {
+        this.lengthOverrun = true;
+        out.flag('ipv6_payload_length_exceeds_frame', `payload length ${payloadLength}, ${capLen - ipOff - IPV6_HEADER_LEN} bytes in the frame`);
+      }
+    }
     out.outerBuf = frame;
     out.outerSrcOff = ipOff + IPV6_SRC_OFFSET;
     out.outerDstOff = ipOff + IPV6_DST_OFFSET;
@@ -76,6 +95,10 @@ export class Decoder {
     out.srcOff = out.outerSrcOff;
     out.dstOff = out.outerDstOff;
     this.walk(frame, ipOff + IPV6_HEADER_LEN, ipEnd, frame[ipOff + 6]!, LAYER_OUTER, out);
+    if (this.lengthOverrun) {
+      out.pdmCount = 0;
+      return;
+    }
     choosePrimaryPdm(out);
   }
 
@@ -153,6 +176,12 @@ export class Decoder {
             out.upperProto = IPPROTO_IPV6;
             out.flag(innerEnd.wireError === 'truncated' ? 'truncated_ipv6' : 'bad_ip_version', `inner ${innerEnd.detail}`);
             return;
+          }
+          const innerLength = ipv6PayloadLength(data, off);
+          if (innerLength !== 0 && off + IPV6_HEADER_LEN + innerLength > dataEnd) {
+            // The opened payload is whole (its ICV or trailer checked): no snap length to blame.
+            this.lengthOverrun = true;
+            out.flag('ipv6_payload_length_exceeds_frame', `inner payload length ${innerLength}, ${dataEnd - off - IPV6_HEADER_LEN} bytes in the esp payload`);
           }
           out.espTunnel = true;
           out.addrBuf = data;

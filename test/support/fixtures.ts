@@ -22,6 +22,7 @@ export const REPO_ROOT: string = (() => {
 export const FIXTURES_DIR = join(REPO_ROOT, 'fixtures');
 export const DECODE_DIR = join(FIXTURES_DIR, 'decode');
 export const SIM_DIR = join(FIXTURES_DIR, 'sim');
+export const FRAMING_DIR = join(FIXTURES_DIR, 'framing');
 export const DEMO_PCAP = join(FIXTURES_DIR, 'demo.pcapng');
 export const CLI_MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 
@@ -42,6 +43,11 @@ export function decodeFixtures(): string[] {
 /** Every simulator capture: fixtures/sim/* and fixtures/demo.pcapng. */
 export function simFixtures(): string[] {
   return [...captureFiles(SIM_DIR), DEMO_PCAP];
+}
+
+/** IPv6 Payload Length against the frame (scripts/fixtures/make_framing_fixtures.py): fixtures/framing/*. */
+export function framingFixtures(): string[] {
+  return captureFiles(FRAMING_DIR);
 }
 
 /** `x/y/name.pcap` → `name`. */
