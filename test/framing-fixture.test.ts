@@ -41,7 +41,7 @@ test('packets: no PDM row from a frame shorter than its Payload Length; the anom
   const r = await runCliAsync(['packets', PCAP, '--format', 'json', '--quiet']);
   assert.equal(r.status, 0, r.stderr);
   const doc = JSON.parse(r.stdout) as { packets: { total: number; malformed: number }; anomalies: Record<string, number>;
-    pdm: (PdmValues & { frame: number; ts_us: number; src: string; dst: string; src_port: number; dst_port: number })[] };
+    pdm: (PdmValues & { frame: number; ts_us: number; src: string; dst: string; src_port: number; dst_port: number; pdm_version: number })[] };
   assert.equal(doc.packets.total, exp.packets_total);
   assert.equal(doc.packets.malformed, exp.malformed);
   assert.deepEqual(doc.anomalies, exp.anomalies);
@@ -50,8 +50,8 @@ test('packets: no PDM row from a frame shorter than its Payload Length; the anom
   for (const [i, f] of want.entries()) {
     const got = doc.pdm[i]!;
     for (const k of PDM_FIELDS) assert.equal(got[k], f.pdm![k], `frame ${f.frame} ${k}`);
-    assert.deepEqual([got.ts_us, got.src, got.dst, got.src_port, got.dst_port],
-      [f.ts_us, f.src, f.dst, f.src_port, f.dst_port], `frame ${f.frame}`);
+    assert.deepEqual([got.ts_us, got.src, got.dst, got.src_port, got.dst_port, got.pdm_version],
+      [f.ts_us, f.src, f.dst, f.src_port, f.dst_port, 1], `frame ${f.frame}`);
   }
 });
 

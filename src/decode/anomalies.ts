@@ -11,7 +11,7 @@ export const ANOMALIES = {
   ext_hdr_overrun: 'extension header runs past the captured packet',
   ext_hdr_chain_too_long: 'more extension headers than pdmscope follows (a loop or an attack)',
   option_overrun: 'an option runs past the end of its own header',
-  pdm_bad_length: 'PDM option (type 0x0F) with a length other than 10; PDMv2 drafts use 18, 22, 34',
+  pdm_bad_length: 'PDM option (type 0x0F) with a length other than 10, not PDMv2 (length 22, version 2); PDMv2 drafts used 18, 22, 34',
   pdm_in_hop_by_hop: 'PDM in a Hop-by-Hop header; RFC 8250 §3.1 puts it in Destination Options',
   pdm_misaligned: 'PDM at an odd offset in its header (RFC 8200 §4.2 alignment 2n)',
   pdm_duplicate: 'more than one PDM in the final-destination headers of one packet; the last is used',

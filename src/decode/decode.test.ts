@@ -4,6 +4,7 @@ import { addr, pdmOption, rng, udpPdmFrame } from '../../test/support/build.js';
 import { IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_UDP, emitFragmentHeader, emitOptionsHeader } from '../wire/ext-header.js';
 import { emitIpv6 } from '../wire/ipv6.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL2, LINKTYPE_NULL, LINKTYPE_RAW } from '../wire/link.js';
+import { PDMV2_OPTION_LENGTH, emitPdmV2 } from '../wire/pdm.js';
 import { emitUdp } from '../wire/transport.js';
 import { EspSaOpener } from '../crypto/esp.js';
 import { parseEspSaText } from '../crypto/sa-file.js';
@@ -302,4 +303,39 @@ test('tunnel mode: an inner IPv6 Payload Length beyond the opened ESP payload is
   assert.equal(p.espTunnel, true, 'the inner addresses still key the flow');
   assert.equal(p.primary, null);
   assert.equal(p.pdmCount, 0);
+});
+
+test('PDMv2 clear form (Version 2, length 22): decoded with 32-bit PSNs; length 22 with another version stays pdm_bad_length', () => {
+  const v2 = { epoch: 0x123, psnThisPkt: 0xffff_ffff, psnLastRecv: 0x1_0000, globalPointer: 0xdead_beef, scaleDtlr: 44, scaleDtls: 40, deltaLastRecv: 0xde0b, deltaLastSent: 45474 };
+  const opt = new Uint8Array(PDMV2_OPTION_LENGTH);
+  emitPdmV2(v2, opt, 0);
+  const p = decode(chain([[IPPROTO_DSTOPTS, optsHeader(opt)]]), LINKTYPE_RAW);
+  assert.equal(p.anomaly, null);
+  const hit = p.primary!;
+  assert.deepEqual({ version: hit.version, epoch: hit.epoch, psnThisPkt: hit.psnThisPkt, psnLastRecv: hit.psnLastRecv, globalPointer: hit.globalPointer,
+    scaleDtlr: hit.scaleDtlr, scaleDtls: hit.scaleDtls, deltaLastRecv: hit.deltaLastRecv, deltaLastSent: hit.deltaLastSent }, { version: 2, ...v2 });
+  // The reused hit goes back to version 1 (epoch and pointer 0) for the next RFC 8250 packet.
+  const v1 = new DecodedPacket();
+  decoder.decode(chain([[IPPROTO_DSTOPTS, optsHeader(pdmOption(PDM))]]), 40 + 16 + 9, LINKTYPE_RAW, v1);
+  const again = new DecodedPacket();
+  decoder.decode(chain([[IPPROTO_DSTOPTS, optsHeader(opt)]]), 40 + 32 + 9, LINKTYPE_RAW, again);
+  decoder.decode(chain([[IPPROTO_DSTOPTS, optsHeader(pdmOption(PDM))]]), 40 + 16 + 9, LINKTYPE_RAW, again);
+  assert.deepEqual([again.primary!.version, again.primary!.epoch, again.primary!.globalPointer, again.primary!.psnThisPkt], [1, 0, 0, 25]);
+  for (const version of [0, 1, 3, 15]) {
+    const bad = opt.slice();
+    bad[2] = (version << 4) | (bad[2]! & 0x0f);
+    const q = decode(chain([[IPPROTO_DSTOPTS, optsHeader(bad)]]), LINKTYPE_RAW);
+    assert.equal(q.anomaly, 'pdm_bad_length', `version ${version}`);
+    assert.match(q.anomalyDetail, new RegExp(`length 22 \\(a PDMv2 draft length, version field ${version}\\)`));
+    assert.equal(q.pdmCount, 0);
+  }
+  // Every cut of the v2 option inside its header (the header's own length kept) is an overrun.
+  for (let keep = 2; keep < PDMV2_OPTION_LENGTH; keep++) {
+    const hdr = new Uint8Array(8 + Math.ceil(keep / 8) * 8);
+    hdr[1] = hdr.length / 8 - 1;
+    hdr.set(opt.subarray(0, Math.min(keep, hdr.length - 2)), 2);
+    const q = decode(chain([[IPPROTO_DSTOPTS, hdr]]), LINKTYPE_RAW);
+    if (hdr.length - 2 < PDMV2_OPTION_LENGTH) assert.equal(q.anomaly, 'option_overrun', `keep ${keep}`);
+    assert.ok(q.primary === null || q.primary.version === 2);
+  }
 });

@@ -11,7 +11,7 @@ import {
 import { IPV6_DST_OFFSET, IPV6_HEADER_LEN, IPV6_SRC_OFFSET, checkIpv6, ipv6PayloadLength } from '../wire/ipv6.js';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, type LinkPayload, peelLink } from '../wire/link.js';
 import { OPT_PAD1, checkOption } from '../wire/options.js';
-import { PDM_DATA_LENGTH, PDM_OPTION_TYPE, PDMV2_DRAFT_DATA_LENGTHS } from '../wire/pdm.js';
+import { PDM_OPTION_TYPE, PDMV2_DRAFT_DATA_LENGTHS, pdmVersionOf, readPdmV2 } from '../wire/pdm.js';
 import {
   ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, checkTransport, dstPort, hasPorts, srcPort, tcpFlags,
 } from '../wire/transport.js';
@@ -239,9 +239,10 @@ function walkOptions(buf: Uint8Array, hdrOff: number, hdrLen: number, proto: num
 }
 
 function recordPdm(buf: Uint8Array, o: number, hdrOff: number, proto: number, index: number, layer: number, out: DecodedPacket): void {
-  const dataLen = buf[o + 1]!;
-  if (dataLen !== PDM_DATA_LENGTH) {
-    const draft = PDMV2_DRAFT_DATA_LENGTHS.includes(dataLen) ? ' (a PDMv2 draft length)' : '';
+  const version = pdmVersionOf(buf, o);
+  if (version === 0) {
+    const dataLen = buf[o + 1]!;
+    const draft = PDMV2_DRAFT_DATA_LENGTHS.includes(dataLen) ? ` (a PDMv2 draft length, version field ${buf[o + 2]! >>> 4})` : '';
     out.flag('pdm_bad_length', `pdm option length ${dataLen}${draft}`);
     return;
   }
@@ -254,12 +255,20 @@ function recordPdm(buf: Uint8Array, o: number, hdrOff: number, proto: number, in
   hit.layer = layer;
   hit.headerIndex = index;
   hit.offsetInHeader = o - hdrOff;
-  hit.scaleDtlr = buf[o + 2]!;
-  hit.scaleDtls = buf[o + 3]!;
-  hit.psnThisPkt = (buf[o + 4]! << 8) | buf[o + 5]!;
-  hit.psnLastRecv = (buf[o + 6]! << 8) | buf[o + 7]!;
-  hit.deltaLastRecv = (buf[o + 8]! << 8) | buf[o + 9]!;
-  hit.deltaLastSent = (buf[o + 10]! << 8) | buf[o + 11]!;
+  if (version === 1) {
+    hit.version = 1;
+    hit.epoch = 0;
+    hit.globalPointer = 0;
+    hit.scaleDtlr = buf[o + 2]!;
+    hit.scaleDtls = buf[o + 3]!;
+    hit.psnThisPkt = (buf[o + 4]! << 8) | buf[o + 5]!;
+    hit.psnLastRecv = (buf[o + 6]! << 8) | buf[o + 7]!;
+    hit.deltaLastRecv = (buf[o + 8]! << 8) | buf[o + 9]!;
+    hit.deltaLastSent = (buf[o + 10]! << 8) | buf[o + 11]!;
+  } else {
+    hit.version = 2;
+    readPdmV2(buf, o, hit);
+  }
   if (proto === IPPROTO_HOPOPTS) out.flag('pdm_in_hop_by_hop', 'pdm in a hop-by-hop options header');
   else if ((o - hdrOff) % 2 !== 0) out.flag('pdm_misaligned', `pdm at odd offset ${o - hdrOff}`);
 }
