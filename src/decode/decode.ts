@@ -81,12 +81,9 @@ export class Decoder {
     // TSO capture, read to the end). More than a whole frame holds is a broken packet, as tshark
     // says ("IPv6 payload length exceeds framing length"): its headers still key its flow, but
     // none of its PDM fields are trusted. A snap-length cut (capLen < wireLen) is not that.
-    if (capLen >= wireLen && ipEnd === capLen) {
-      const payloadLength = ipv6PayloadLength(frame, ipOff);
-      if (payloadLength !== 0 && ipOff + IPV6_HEADER_LEN + payloadLength > capLen) {
-        this.lengthOverrun = true;
-        out.flag('ipv6_payload_length_exceeds_frame', `payload length ${payloadLength}, ${capLen - ipOff - IPV6_HEADER_LEN} bytes in the frame`);
-      }
+    if (capLen >= wireLen && ipEnd === capLen && payloadOverruns(frame, ipOff, capLen)) {
+      this.lengthOverrun = true;
+      flagOverrun(out, frame, ipOff, capLen, 'the frame');
     }
     out.outerBuf = frame;
     out.outerSrcOff = ipOff + IPV6_SRC_OFFSET;
@@ -177,11 +174,10 @@ export class Decoder {
             out.flag(innerEnd.wireError === 'truncated' ? 'truncated_ipv6' : 'bad_ip_version', `inner ${innerEnd.detail}`);
             return;
           }
-          const innerLength = ipv6PayloadLength(data, off);
-          if (innerLength !== 0 && off + IPV6_HEADER_LEN + innerLength > dataEnd) {
+          if (payloadOverruns(data, off, dataEnd)) {
             // The opened payload is whole (its ICV or trailer checked): no snap length to blame.
             this.lengthOverrun = true;
-            out.flag('ipv6_payload_length_exceeds_frame', `inner payload length ${innerLength}, ${dataEnd - off - IPV6_HEADER_LEN} bytes in the esp payload`);
+            flagOverrun(out, data, off, dataEnd, 'the esp payload (inner header)');
           }
           out.espTunnel = true;
           out.addrBuf = data;
@@ -200,6 +196,17 @@ export class Decoder {
       return;
     }
   }
+}
+
+/** The IPv6 header at `off` claims a (non-zero) Payload Length beyond `end`. */
+function payloadOverruns(buf: Uint8Array, off: number, end: number): boolean {
+  const payloadLength = ipv6PayloadLength(buf, off);
+  return payloadLength !== 0 && off + IPV6_HEADER_LEN + payloadLength > end;
+}
+
+/** Kept out of the decode path's own code (its size decides what the JIT inlines). */
+function flagOverrun(out: DecodedPacket, buf: Uint8Array, off: number, end: number, where: string): void {
+  out.flag('ipv6_payload_length_exceeds_frame', `payload length ${ipv6PayloadLength(buf, off)}, ${end - off - IPV6_HEADER_LEN} bytes in ${where}`);
 }
 
 function readTransport(buf: Uint8Array, off: number, end: number, proto: number, out: DecodedPacket): void {
