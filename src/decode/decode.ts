@@ -11,7 +11,7 @@ import {
 import { IPV6_DST_OFFSET, IPV6_HEADER_LEN, IPV6_SRC_OFFSET, checkIpv6, ipv6PayloadLength } from '../wire/ipv6.js';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, type LinkPayload, peelLink } from '../wire/link.js';
 import { OPT_PAD1, checkOption } from '../wire/options.js';
-import { PDM_OPTION_TYPE, PDMV2_DRAFT_DATA_LENGTHS, pdmVersionOf, readPdmV2 } from '../wire/pdm.js';
+import { PDM_DATA_LENGTH, PDM_OPTION_TYPE, PDMV2_DRAFT_DATA_LENGTHS, pdmVersionOf, readPdmV2 } from '../wire/pdm.js';
 import {
   ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, checkTransport, dstPort, hasPorts, srcPort, tcpFlags,
 } from '../wire/transport.js';
@@ -246,8 +246,37 @@ function walkOptions(buf: Uint8Array, hdrOff: number, hdrLen: number, proto: num
 }
 
 function recordPdm(buf: Uint8Array, o: number, hdrOff: number, proto: number, index: number, layer: number, out: DecodedPacket): void {
-  const version = pdmVersionOf(buf, o);
-  if (version === 0) {
+  // RFC 8250 (length 10) stays on this short path; any other length goes to recordOtherPdm, so
+  // the common case keeps the size the JIT inlines into the header walk.
+  if (buf[o + 1] !== PDM_DATA_LENGTH) {
+    recordOtherPdm(buf, o, hdrOff, proto, index, layer, out);
+    return;
+  }
+  if (out.pdmCount === MAX_PDM_PER_PACKET) {
+    out.flag('pdm_duplicate', `more than ${MAX_PDM_PER_PACKET} pdm options`);
+    return;
+  }
+  const hit = out.pdm[out.pdmCount++]!;
+  hit.position = proto === IPPROTO_HOPOPTS ? 'hop_by_hop' : 'dstopts';
+  hit.layer = layer;
+  hit.headerIndex = index;
+  hit.offsetInHeader = o - hdrOff;
+  hit.version = 1;
+  hit.epoch = 0;
+  hit.globalPointer = 0;
+  hit.scaleDtlr = buf[o + 2]!;
+  hit.scaleDtls = buf[o + 3]!;
+  hit.psnThisPkt = (buf[o + 4]! << 8) | buf[o + 5]!;
+  hit.psnLastRecv = (buf[o + 6]! << 8) | buf[o + 7]!;
+  hit.deltaLastRecv = (buf[o + 8]! << 8) | buf[o + 9]!;
+  hit.deltaLastSent = (buf[o + 10]! << 8) | buf[o + 11]!;
+  if (proto === IPPROTO_HOPOPTS) out.flag('pdm_in_hop_by_hop', 'pdm in a hop-by-hop options header');
+  else if ((o - hdrOff) % 2 !== 0) out.flag('pdm_misaligned', `pdm at odd offset ${o - hdrOff}`);
+}
+
+/** A PDM option whose length is not 10: the PDMv2 clear form (length 22, version 2), or pdm_bad_length. */
+function recordOtherPdm(buf: Uint8Array, o: number, hdrOff: number, proto: number, index: number, layer: number, out: DecodedPacket): void {
+  if (pdmVersionOf(buf, o) !== 2) {
     const dataLen = buf[o + 1]!;
     const draft = PDMV2_DRAFT_DATA_LENGTHS.includes(dataLen) ? ` (a PDMv2 draft length, version field ${buf[o + 2]! >>> 4})` : '';
     out.flag('pdm_bad_length', `pdm option length ${dataLen}${draft}`);
@@ -262,20 +291,8 @@ function recordPdm(buf: Uint8Array, o: number, hdrOff: number, proto: number, in
   hit.layer = layer;
   hit.headerIndex = index;
   hit.offsetInHeader = o - hdrOff;
-  if (version === 1) {
-    hit.version = 1;
-    hit.epoch = 0;
-    hit.globalPointer = 0;
-    hit.scaleDtlr = buf[o + 2]!;
-    hit.scaleDtls = buf[o + 3]!;
-    hit.psnThisPkt = (buf[o + 4]! << 8) | buf[o + 5]!;
-    hit.psnLastRecv = (buf[o + 6]! << 8) | buf[o + 7]!;
-    hit.deltaLastRecv = (buf[o + 8]! << 8) | buf[o + 9]!;
-    hit.deltaLastSent = (buf[o + 10]! << 8) | buf[o + 11]!;
-  } else {
-    hit.version = 2;
-    readPdmV2(buf, o, hit);
-  }
+  hit.version = 2;
+  readPdmV2(buf, o, hit);
   if (proto === IPPROTO_HOPOPTS) out.flag('pdm_in_hop_by_hop', 'pdm in a hop-by-hop options header');
   else if ((o - hdrOff) % 2 !== 0) out.flag('pdm_misaligned', `pdm at odd offset ${o - hdrOff}`);
 }
