@@ -51,7 +51,7 @@ for (let pass = 0; pass < passes; pass++) {
   let at = 0;
   for (let i = 0; i < offsets.length; i++) {
     all.copy(frame, 0, offsets[i]!, offsets[i]! + lengths[i]!);
-    at += recorder.encode(frame, lengths[i]!, Math.floor(stamps[i]! / 1e6), stamps[i]! % 1e6, recordWords, at);
+    at += recorder.encode(frame, lengths[i]!, lengths[i]!, Math.floor(stamps[i]! / 1e6), stamps[i]! % 1e6, recordWords, at);
   }
   const t1 = performance.now();
   const analyzer = new Analyzer({ keepSketches: false });

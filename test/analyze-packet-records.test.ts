@@ -10,11 +10,13 @@ import { test } from 'node:test';
 
 import { loadEspSaFile } from '../src/crypto/sa-file.js';
 import { analyzeRead, type AnalyzeRead } from './support/analyze-read.js';
-import { decodeFixtures, FIXTURES_DIR, simFixtures } from './support/fixtures.js';
+import { decodeFixtures, FIXTURES_DIR, framingFixtures, pdmv2Fixtures, simFixtures } from './support/fixtures.js';
 
 const FILES = [
   ...decodeFixtures(),
   ...simFixtures(),
+  ...pdmv2Fixtures(),
+  ...framingFixtures(),
   ...['matrix.pcap', 'null_heuristic.pcap', 'rekey_inside.pcap', 'truncated.pcap'].map((n) => `${FIXTURES_DIR}/esp/${n}`),
 ];
 

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AnalyzeDocument, DurationStats, FlowReport, PsnCounters } from '../src/metrics/types.js';
 import {
-  type SimTruth, type TruthFlow, fixtureName, loadTruth, mapLimit, runCliAsync, simFixtures,
+  type SimTruth, type TruthFlow, fixtureName, loadTruth, mapLimit, pdmv2Fixtures, runCliAsync, simFixtures,
 } from './support/fixtures.js';
 
 const PERCENTILE_REL_ERROR = 0.01;
@@ -99,8 +99,8 @@ function checkFlow(scenario: string, truth: SimTruth, tf: TruthFlow, flow: FlowR
   checkStats(`${where}: rtd_ns`, flow.rtd_ns, boundsOf(tf, 'rtd'));
 }
 
-test('analyze agrees with the simulator truth', async (t) => {
-  const files = simFixtures();
+test('analyze agrees with the simulator truth (RFC 8250 and PDMv2 scenarios)', async (t) => {
+  const files = [...simFixtures(), ...pdmv2Fixtures()];
   const runs = await mapLimit(files, 4, analyzeRun); // ~0.3-1 s per CLI start: run four at once
   for (const [i, file] of files.entries()) {
     const scenario = fixtureName(file);

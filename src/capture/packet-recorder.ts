@@ -23,17 +23,21 @@ export class PacketRecorder {
     this.decoder = new Decoder({ esp: espNullHeuristic === null ? null : new EspSaOpener([], { nullHeuristic: espNullHeuristic }) });
   }
 
-  /** Decodes `frame[0..capLen)` and writes its record into `ring`. False: the reader asked to stop. */
-  push(ring: FrameRingWriter, frame: Uint8Array, capLen: number, tsSec: number, tsUsec: number): boolean {
+  /**
+   * Decodes `frame[0..capLen)` (`wireLen` on the wire: the decoder tells a snap-length cut from
+   * a lying IPv6 Payload Length by it) and writes its record into `ring`. False: the reader
+   * asked to stop.
+   */
+  push(ring: FrameRingWriter, frame: Uint8Array, capLen: number, wireLen: number, tsSec: number, tsUsec: number): boolean {
     const at = ring.reserveWords(PACKET_RECORD_MAX_WORDS);
     if (at < 0) return false;
-    ring.commitWords(this.encode(frame, capLen, tsSec, tsUsec, ring.dataWords, at));
+    ring.commitWords(this.encode(frame, capLen, wireLen, tsSec, tsUsec, ring.dataWords, at));
     return true;
   }
 
   /** Decodes `frame[0..capLen)` and writes its record at `out[at]` (room for PACKET_RECORD_MAX_WORDS); returns its words. */
-  encode(frame: Uint8Array, capLen: number, tsSec: number, tsUsec: number, out: Int32Array, at: number): number {
-    this.decoder.decode(frame, capLen, this.linkType, this.packet);
+  encode(frame: Uint8Array, capLen: number, wireLen: number, tsSec: number, tsUsec: number, out: Int32Array, at: number): number {
+    this.decoder.decode(frame, capLen, this.linkType, this.packet, wireLen);
     return encodePacketRecord(this.packet, capLen, tsSec, tsUsec, this.key, out, at);
   }
 }

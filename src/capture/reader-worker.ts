@@ -40,7 +40,7 @@ async function readPacketRecords(): Promise<DrainResult> {
   let decodeError: string | null = null;
   const result = await drainWithLibpcap(path, filter, (buf, w) => {
     try {
-      return recorder.push(ring, buf, Math.min(w[HEADER_CAPLEN]!, buf.length), w[HEADER_SEC]!, w[HEADER_USEC]!);
+      return recorder.push(ring, buf, Math.min(w[HEADER_CAPLEN]!, buf.length), w[HEADER_WIRELEN]!, w[HEADER_SEC]!, w[HEADER_USEC]!);
     } catch (err) {
       decodeError = `${path}: decoding in the reader thread failed: ${err instanceof Error ? err.message : String(err)}`.split('\n')[0]!;
       return false;

@@ -7,10 +7,11 @@ export const ANOMALIES = {
   truncated_link: 'link-layer header cut short (Ethernet, VLAN tag, SLL, loopback)',
   bad_ip_version: 'link layer announced IPv6 but the version field is not 6',
   truncated_ipv6: 'IPv6 fixed header cut short',
+  ipv6_payload_length_exceeds_frame: 'IPv6 Payload Length claims more bytes than the whole frame (not a snap-length cut) holds; no PDM taken',
   ext_hdr_overrun: 'extension header runs past the captured packet',
   ext_hdr_chain_too_long: 'more extension headers than pdmscope follows (a loop or an attack)',
   option_overrun: 'an option runs past the end of its own header',
-  pdm_bad_length: 'PDM option (type 0x0F) with a length other than 10; PDMv2 drafts use 18, 22, 34',
+  pdm_bad_length: 'PDM option (type 0x0F) with a length other than 10, not PDMv2 (length 22, version 2); PDMv2 drafts used 18, 22, 34',
   pdm_in_hop_by_hop: 'PDM in a Hop-by-Hop header; RFC 8250 §3.1 puts it in Destination Options',
   pdm_misaligned: 'PDM at an odd offset in its header (RFC 8200 §4.2 alignment 2n)',
   pdm_duplicate: 'more than one PDM in the final-destination headers of one packet; the last is used',
@@ -31,7 +32,7 @@ export type AnomalyName = keyof typeof ANOMALIES;
  * hand could not open (a wrong key looks like esp_auth_failed or esp_bad_trailer).
  */
 export const MALFORMED_ANOMALIES: ReadonlySet<AnomalyName> = new Set<AnomalyName>([
-  'truncated_link', 'bad_ip_version', 'truncated_ipv6', 'ext_hdr_overrun', 'ext_hdr_chain_too_long',
+  'truncated_link', 'bad_ip_version', 'truncated_ipv6', 'ipv6_payload_length_exceeds_frame', 'ext_hdr_overrun', 'ext_hdr_chain_too_long',
   'option_overrun', 'pdm_bad_length', 'truncated_transport', 'esp_truncated',
 ]);
 

@@ -4,7 +4,10 @@ import { addr, pdmOption, rng, udpPdmFrame } from '../../test/support/build.js';
 import { IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_UDP, emitFragmentHeader, emitOptionsHeader } from '../wire/ext-header.js';
 import { emitIpv6 } from '../wire/ipv6.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL2, LINKTYPE_NULL, LINKTYPE_RAW } from '../wire/link.js';
+import { PDMV2_OPTION_LENGTH, emitPdmV2 } from '../wire/pdm.js';
 import { emitUdp } from '../wire/transport.js';
+import { EspSaOpener } from '../crypto/esp.js';
+import { parseEspSaText } from '../crypto/sa-file.js';
 import { ANOMALY_NAMES } from './anomalies.js';
 import { Decoder } from './decode.js';
 import { DecodedPacket } from './packet.js';
@@ -147,14 +150,14 @@ test('other link types: raw 101, IPv6 229, BSD NULL, SLL2', () => {
   assert.equal(decode(sll2, LINKTYPE_LINUX_SLL2).primary?.psnThisPkt, 25);
 });
 
-test('every truncation of a full frame decodes without throwing and names its stop', () => {
+test('every snap-length cut of a full frame decodes without throwing and names its stop', () => {
   const frame = chain([[IPPROTO_HOPOPTS, optsHeader(new Uint8Array(4))], [IPPROTO_DSTOPTS, optsHeader(pdmOption(PDM))]]);
   const eth = new Uint8Array(14 + frame.length);
   eth.set([0x86, 0xdd], 12);
   eth.set(frame, 14);
   for (let len = 0; len < eth.length; len++) {
     const p = new DecodedPacket();
-    decoder.decode(eth, len, LINKTYPE_ETHERNET, p);
+    decoder.decode(eth, len, LINKTYPE_ETHERNET, p, eth.length);
     if (len < 14 + 40) assert.ok(p.anomaly === 'truncated_link' || p.anomaly === 'truncated_ipv6', `len ${len}: ${p.anomaly}`);
     else if (len < eth.length - 1) assert.notEqual(p.anomaly, null, `len ${len} must name why it stopped`);
     else assert.equal(p.anomaly, null, 'a cut payload after complete headers is not an anomaly');
@@ -171,23 +174,168 @@ test('200,000 seeded random and mutated inputs never throw and keep sane counter
   let withPdm = 0;
   for (let i = 0; i < 200_000; i++) {
     let len: number;
+    let wireLen: number;
     if (i % 2 === 0) {
       // mutation: a valid frame with a few bytes changed and a random cut
       buf.set(base);
       const flips = 1 + Math.floor(rand() * 4);
       for (let k = 0; k < flips; k++) buf[14 + Math.floor(rand() * (base.length - 14))] = Math.floor(rand() * 256);
       len = Math.floor(rand() * (base.length + 1));
+      wireLen = i % 4 === 0 ? base.length : len; // a snap-length cut, or a whole frame
     } else {
       len = Math.floor(rand() * buf.length);
       for (let k = 0; k < len; k++) buf[k] = Math.floor(rand() * 256);
       if (len > 14) { buf[12] = 0x86; buf[13] = 0xdd; buf[14] = (buf[14]! & 0x0f) | 0x60; }
+      wireLen = len + (i % 3 === 0 ? Math.floor(rand() * 100) : 0);
     }
     const linkType = [LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_NULL, LINKTYPE_LINUX_SLL2, 113, 108, 12][i % 7]!;
-    decoder.decode(buf, len, linkType, p);
+    decoder.decode(buf, len, linkType, p, wireLen);
     if (p.anomaly !== null) assert.ok(known.has(p.anomaly));
+    if (p.anomaly === 'ipv6_payload_length_exceeds_frame') assert.equal(p.primary, null);
     assert.ok(p.pdmCount >= 0 && p.pdmCount <= p.pdm.length);
     assert.ok(p.extCount <= 16);
     if (p.primary !== null) withPdm++;
   }
   assert.ok(withPdm > 1000, `mutations should keep many PDM packets readable (${withPdm})`);
+});
+
+// Defect 8 of issue 16: a whole frame (caplen = len) shorter than its IPv6 Payload Length says is
+// a broken packet (tshark: "IPv6 payload length exceeds framing length"), not a snap-length cut.
+test('a whole frame shorter than its IPv6 Payload Length: ipv6_payload_length_exceeds_frame, flow key kept, no PDM', () => {
+  const full = udpPdmFrame({ src: '2001:db8::1', dst: '2001:db8::2', srcPort: 40000, dstPort: 443, pdm: PDM, payload: new Uint8Array(32) });
+  // Every length that holds the whole IPv6 header but not its payload: the same bytes, once as a
+  // whole frame (malformed) and once as a snap-length cut of the full frame (decoded as it is).
+  for (let len = 14 + 40; len < full.length; len++) {
+    const p = new DecodedPacket();
+    decoder.decode(full, len, LINKTYPE_ETHERNET, p, len);
+    assert.equal(p.anomaly, 'ipv6_payload_length_exceeds_frame', `len ${len}`);
+    assert.equal(p.ipVersion, 6);
+    assert.equal(p.pdmCount, 0, `len ${len}: no PDM option is reported`);
+    assert.equal(p.primary, null, `len ${len}: no PDM sample`);
+    const cut = new DecodedPacket();
+    decoder.decode(full, len, LINKTYPE_ETHERNET, cut, full.length);
+    assert.notEqual(cut.anomaly, 'ipv6_payload_length_exceeds_frame', `len ${len} cut by the snap length`);
+  }
+  // Headers and UDP complete, payload short: the flow key (ports) stays, the PDM goes.
+  const short = new DecodedPacket();
+  decoder.decode(full, full.length - 1, LINKTYPE_ETHERNET, short, full.length - 1);
+  assert.equal(short.anomaly, 'ipv6_payload_length_exceeds_frame');
+  assert.equal(short.srcPort, 40000);
+  assert.equal(short.dstPort, 443);
+  assert.equal(short.primary, null);
+  const snap = new DecodedPacket();
+  decoder.decode(full, full.length - 1, LINKTYPE_ETHERNET, snap, full.length);
+  assert.equal(snap.anomaly, null, 'a snap-length cut after complete headers is not an anomaly');
+  assert.equal(snap.primary?.psnThisPkt, 25);
+  // A Payload Length raised on an otherwise whole frame, by 1 and by the most it can claim.
+  for (const extra of [1, 0xffff - (full.length - 54)]) {
+    const lying = full.slice();
+    new DataView(lying.buffer).setUint16(14 + 4, full.length - 54 + extra);
+    const q = new DecodedPacket();
+    decoder.decodeFrame(lying, lying.length, lying.length, 0, LINKTYPE_ETHERNET, 1, q);
+    assert.equal(q.anomaly, 'ipv6_payload_length_exceeds_frame', `+${extra}`);
+    assert.equal(q.primary, null);
+    assert.match(q.anomalyDetail, new RegExp(`payload length ${full.length - 54 + extra}, ${full.length - 54} bytes`));
+  }
+  // Payload Length 0 (a jumbogram, or a TSO capture) reads to the end of the frame, as before.
+  const zero = full.slice();
+  new DataView(zero.buffer).setUint16(14 + 4, 0);
+  assert.equal(decode(zero).anomaly, null);
+  assert.equal(decode(zero).primary?.psnThisPkt, 25);
+});
+
+test('a frame longer than its IPv6 packet (Ethernet padding, FCS): the trailing bytes are not read', () => {
+  const payload = new TextEncoder().encode('hi');
+  const frame = udpPdmFrame({ src: '2001:db8::1', dst: '2001:db8::2', srcPort: 40000, dstPort: 443, pdm: PDM, payload });
+  for (const trailer of [1, 4, 6, 40]) {
+    const padded = new Uint8Array(frame.length + trailer).fill(0xee);
+    padded.set(frame);
+    const p = decode(padded);
+    assert.equal(p.anomaly, null, `${trailer} trailing bytes`);
+    assert.equal(p.primary?.psnThisPkt, 25);
+    assert.equal(p.upperPayloadLength, payload.length, 'the UDP payload ends where the IPv6 packet ends');
+  }
+  // A TCP pure ACK padded to the 60-byte Ethernet minimum plus FCS stays a pure ACK (0 payload bytes).
+  const ip = new Uint8Array(40 + 20);
+  emitIpv6({ trafficClass: 0, flowLabel: 0, payloadLength: 20, nextHeader: 6, hopLimit: 64, src: addr('2001:db8::1'), dst: addr('2001:db8::2') }, ip, 0);
+  ip[40 + 12] = 0x50; // data offset 5 words
+  ip[40 + 13] = 0x10; // ACK
+  const eth = new Uint8Array(14 + ip.length + 4).fill(0xee);
+  eth.set([0x86, 0xdd], 12);
+  eth.set(ip, 14);
+  const ack = decode(eth);
+  assert.equal(ack.anomaly, null);
+  assert.equal(ack.upperPayloadLength, 0);
+});
+
+test('tunnel mode: an inner IPv6 Payload Length beyond the opened ESP payload is ipv6_payload_length_exceeds_frame', () => {
+  const opener = new EspSaOpener(parseEspSaText('"IPv6","2001:db8::1","2001:db8::2","0x00004000","NULL","","NULL",""', 'test'));
+  const tunnel = new Decoder({ esp: opener });
+  const inner = udpPdmFrame({ src: '2001:db8::a', dst: '2001:db8::b', srcPort: 1000, dstPort: 2000, pdm: PDM, ethernet: false });
+  const build = (innerPayloadLength: number): Uint8Array => {
+    const body = inner.slice();
+    new DataView(body.buffer).setUint16(4, innerPayloadLength);
+    const padLen = (4 - ((body.length + 2) % 4)) % 4; // RFC 4303 §2.4: payload + trailer a multiple of 4
+    const esp = new Uint8Array(8 + body.length + padLen + 2);
+    const dv = new DataView(esp.buffer);
+    dv.setUint32(0, 0x4000);
+    dv.setUint32(4, 1);
+    esp.set(body, 8);
+    for (let i = 0; i < padLen; i++) esp[8 + body.length + i] = i + 1;
+    esp[esp.length - 2] = padLen;
+    esp[esp.length - 1] = 41; // IPv6: tunnel mode
+    const pkt = new Uint8Array(40 + esp.length);
+    emitIpv6({ trafficClass: 0, flowLabel: 0, payloadLength: esp.length, nextHeader: 50, hopLimit: 64, src: addr('2001:db8::1'), dst: addr('2001:db8::2') }, pkt, 0);
+    pkt.set(esp, 40);
+    return pkt;
+  };
+  const good = new DecodedPacket();
+  const ok = build(inner.length - 40);
+  tunnel.decode(ok, ok.length, LINKTYPE_RAW, good);
+  assert.equal(good.anomaly, null, good.anomalyDetail);
+  assert.equal(good.espTunnel, true);
+  assert.equal(good.primary?.psnThisPkt, 25);
+  const bad = build(inner.length - 40 + 8);
+  const p = new DecodedPacket();
+  tunnel.decode(bad, bad.length, LINKTYPE_RAW, p);
+  assert.equal(p.anomaly, 'ipv6_payload_length_exceeds_frame');
+  assert.match(p.anomalyDetail, /bytes in the esp payload \(inner header\)$/);
+  assert.equal(p.espTunnel, true, 'the inner addresses still key the flow');
+  assert.equal(p.primary, null);
+  assert.equal(p.pdmCount, 0);
+});
+
+test('PDMv2 clear form (Version 2, length 22): decoded with 32-bit PSNs; length 22 with another version stays pdm_bad_length', () => {
+  const v2 = { epoch: 0x123, psnThisPkt: 0xffff_ffff, psnLastRecv: 0x1_0000, globalPointer: 0xdead_beef, scaleDtlr: 44, scaleDtls: 40, deltaLastRecv: 0xde0b, deltaLastSent: 45474 };
+  const opt = new Uint8Array(PDMV2_OPTION_LENGTH);
+  emitPdmV2(v2, opt, 0);
+  const p = decode(chain([[IPPROTO_DSTOPTS, optsHeader(opt)]]), LINKTYPE_RAW);
+  assert.equal(p.anomaly, null);
+  const hit = p.primary!;
+  assert.deepEqual({ version: hit.version, epoch: hit.epoch, psnThisPkt: hit.psnThisPkt, psnLastRecv: hit.psnLastRecv, globalPointer: hit.globalPointer,
+    scaleDtlr: hit.scaleDtlr, scaleDtls: hit.scaleDtls, deltaLastRecv: hit.deltaLastRecv, deltaLastSent: hit.deltaLastSent }, { version: 2, ...v2 });
+  // The reused hit goes back to version 1 (epoch and pointer 0) for the next RFC 8250 packet.
+  const v1 = new DecodedPacket();
+  decoder.decode(chain([[IPPROTO_DSTOPTS, optsHeader(pdmOption(PDM))]]), 40 + 16 + 9, LINKTYPE_RAW, v1);
+  const again = new DecodedPacket();
+  decoder.decode(chain([[IPPROTO_DSTOPTS, optsHeader(opt)]]), 40 + 32 + 9, LINKTYPE_RAW, again);
+  decoder.decode(chain([[IPPROTO_DSTOPTS, optsHeader(pdmOption(PDM))]]), 40 + 16 + 9, LINKTYPE_RAW, again);
+  assert.deepEqual([again.primary!.version, again.primary!.epoch, again.primary!.globalPointer, again.primary!.psnThisPkt], [1, 0, 0, 25]);
+  for (const version of [0, 1, 3, 15]) {
+    const bad = opt.slice();
+    bad[2] = (version << 4) | (bad[2]! & 0x0f);
+    const q = decode(chain([[IPPROTO_DSTOPTS, optsHeader(bad)]]), LINKTYPE_RAW);
+    assert.equal(q.anomaly, 'pdm_bad_length', `version ${version}`);
+    assert.match(q.anomalyDetail, new RegExp(`length 22 \\(a PDMv2 draft length, version field ${version}\\)`));
+    assert.equal(q.pdmCount, 0);
+  }
+  // Every cut of the v2 option inside its header (the header's own length kept) is an overrun.
+  for (let keep = 2; keep < PDMV2_OPTION_LENGTH; keep++) {
+    const hdr = new Uint8Array(8 + Math.ceil(keep / 8) * 8);
+    hdr[1] = hdr.length / 8 - 1;
+    hdr.set(opt.subarray(0, Math.min(keep, hdr.length - 2)), 2);
+    const q = decode(chain([[IPPROTO_DSTOPTS, hdr]]), LINKTYPE_RAW);
+    if (hdr.length - 2 < PDMV2_OPTION_LENGTH) assert.equal(q.anomaly, 'option_overrun', `keep ${keep}`);
+    assert.ok(q.primary === null || q.primary.version === 2);
+  }
 });

@@ -8,10 +8,10 @@ import {
   IPPROTO_DSTOPTS, IPPROTO_ESP, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ICMPV6, IPPROTO_IPV6,
   IPPROTO_ROUTING, IPPROTO_TCP, checkExtHeader, fragmentOffset, isExtensionHeader,
 } from '../wire/ext-header.js';
-import { IPV6_DST_OFFSET, IPV6_HEADER_LEN, IPV6_SRC_OFFSET, checkIpv6 } from '../wire/ipv6.js';
+import { IPV6_DST_OFFSET, IPV6_HEADER_LEN, IPV6_SRC_OFFSET, checkIpv6, ipv6PayloadLength } from '../wire/ipv6.js';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, type LinkPayload, peelLink } from '../wire/link.js';
 import { OPT_PAD1, checkOption } from '../wire/options.js';
-import { PDM_DATA_LENGTH, PDM_OPTION_TYPE, PDMV2_DRAFT_DATA_LENGTHS } from '../wire/pdm.js';
+import { PDM_DATA_LENGTH, PDM_OPTION_TYPE, PDMV2_DRAFT_DATA_LENGTHS, pdmVersionOf, readPdmV2 } from '../wire/pdm.js';
 import {
   ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, checkTransport, dstPort, hasPorts, srcPort, tcpFlags,
 } from '../wire/transport.js';
@@ -32,6 +32,8 @@ export class Decoder {
   private readonly espResult = new EspOpenResult();
 
   private readonly ctx: DecodeContext;
+  /** An IPv6 header of this packet (outer, or inner in tunnel mode) claims more than its frame. */
+  private lengthOverrun = false;
 
   constructor(ctx: DecodeContext) {
     this.ctx = ctx;
@@ -39,16 +41,22 @@ export class Decoder {
 
   /** Decodes one captured frame and records its capture metadata in `out`. */
   decodeFrame(frame: Uint8Array, capLen: number, wireLen: number, tsUs: number, linkType: number, frameNumber: number, out: DecodedPacket): void {
-    this.decode(frame, capLen, linkType, out);
+    this.decode(frame, capLen, linkType, out, wireLen);
     out.frameNumber = frameNumber;
     out.tsUs = tsUs;
     out.capturedLength = capLen;
     out.wireLength = wireLen;
   }
 
-  /** Decodes `frame[0..capLen)` of `linkType` into `out`; leaves the capture metadata alone. */
-  decode(frame: Uint8Array, capLen: number, linkType: number, out: DecodedPacket): void {
+  /**
+   * Decodes `frame[0..capLen)` of `linkType` into `out`; leaves the capture metadata alone.
+   * `wireLen` is the frame's length on the wire (pcap `len`): when it is above `capLen` the
+   * capture cut the frame (snap length) and what is there is decoded; when the frame is whole,
+   * an IPv6 Payload Length beyond it makes the packet malformed. The default: a whole frame.
+   */
+  decode(frame: Uint8Array, capLen: number, linkType: number, out: DecodedPacket, wireLen = capLen): void {
     out.reset();
+    this.lengthOverrun = false;
     out.linkType = linkType;
     const linkErr = peelLink(linkType, frame, capLen, this.link);
     if (linkErr !== null) {
@@ -69,6 +77,14 @@ export class Decoder {
       return;
     }
     out.ipVersion = 6;
+    // RFC 8200 §3: Payload Length counts every byte after the fixed header (0: jumbogram or a
+    // TSO capture, read to the end). More than a whole frame holds is a broken packet, as tshark
+    // says ("IPv6 payload length exceeds framing length"): its headers still key its flow, but
+    // none of its PDM fields are trusted. A snap-length cut (capLen < wireLen) is not that.
+    if (capLen >= wireLen && ipEnd === capLen && payloadOverruns(frame, ipOff, capLen)) {
+      this.lengthOverrun = true;
+      flagOverrun(out, frame, ipOff, capLen, 'the frame');
+    }
     out.outerBuf = frame;
     out.outerSrcOff = ipOff + IPV6_SRC_OFFSET;
     out.outerDstOff = ipOff + IPV6_DST_OFFSET;
@@ -76,6 +92,10 @@ export class Decoder {
     out.srcOff = out.outerSrcOff;
     out.dstOff = out.outerDstOff;
     this.walk(frame, ipOff + IPV6_HEADER_LEN, ipEnd, frame[ipOff + 6]!, LAYER_OUTER, out);
+    if (this.lengthOverrun) {
+      out.pdmCount = 0;
+      return;
+    }
     choosePrimaryPdm(out);
   }
 
@@ -154,6 +174,11 @@ export class Decoder {
             out.flag(innerEnd.wireError === 'truncated' ? 'truncated_ipv6' : 'bad_ip_version', `inner ${innerEnd.detail}`);
             return;
           }
+          if (payloadOverruns(data, off, dataEnd)) {
+            // The opened payload is whole (its ICV or trailer checked): no snap length to blame.
+            this.lengthOverrun = true;
+            flagOverrun(out, data, off, dataEnd, 'the esp payload (inner header)');
+          }
           out.espTunnel = true;
           out.addrBuf = data;
           out.srcOff = off + IPV6_SRC_OFFSET;
@@ -171,6 +196,17 @@ export class Decoder {
       return;
     }
   }
+}
+
+/** The IPv6 header at `off` claims a (non-zero) Payload Length beyond `end`. */
+function payloadOverruns(buf: Uint8Array, off: number, end: number): boolean {
+  const payloadLength = ipv6PayloadLength(buf, off);
+  return payloadLength !== 0 && off + IPV6_HEADER_LEN + payloadLength > end;
+}
+
+/** Kept out of the decode path's own code (its size decides what the JIT inlines). */
+function flagOverrun(out: DecodedPacket, buf: Uint8Array, off: number, end: number, where: string): void {
+  out.flag('ipv6_payload_length_exceeds_frame', `payload length ${ipv6PayloadLength(buf, off)}, ${end - off - IPV6_HEADER_LEN} bytes in ${where}`);
 }
 
 function readTransport(buf: Uint8Array, off: number, end: number, proto: number, out: DecodedPacket): void {
@@ -210,9 +246,39 @@ function walkOptions(buf: Uint8Array, hdrOff: number, hdrLen: number, proto: num
 }
 
 function recordPdm(buf: Uint8Array, o: number, hdrOff: number, proto: number, index: number, layer: number, out: DecodedPacket): void {
-  const dataLen = buf[o + 1]!;
-  if (dataLen !== PDM_DATA_LENGTH) {
-    const draft = PDMV2_DRAFT_DATA_LENGTHS.includes(dataLen) ? ' (a PDMv2 draft length)' : '';
+  // RFC 8250 (length 10) stays on this short path; any other length goes to recordOtherPdm, so
+  // the common case keeps the size the JIT inlines into the header walk.
+  if (buf[o + 1] !== PDM_DATA_LENGTH) {
+    recordOtherPdm(buf, o, hdrOff, proto, index, layer, out);
+    return;
+  }
+  if (out.pdmCount === MAX_PDM_PER_PACKET) {
+    out.flag('pdm_duplicate', `more than ${MAX_PDM_PER_PACKET} pdm options`);
+    return;
+  }
+  const hit = out.pdm[out.pdmCount++]!;
+  hit.position = proto === IPPROTO_HOPOPTS ? 'hop_by_hop' : 'dstopts';
+  hit.layer = layer;
+  hit.headerIndex = index;
+  hit.offsetInHeader = o - hdrOff;
+  hit.version = 1;
+  hit.epoch = 0;
+  hit.globalPointer = 0;
+  hit.scaleDtlr = buf[o + 2]!;
+  hit.scaleDtls = buf[o + 3]!;
+  hit.psnThisPkt = (buf[o + 4]! << 8) | buf[o + 5]!;
+  hit.psnLastRecv = (buf[o + 6]! << 8) | buf[o + 7]!;
+  hit.deltaLastRecv = (buf[o + 8]! << 8) | buf[o + 9]!;
+  hit.deltaLastSent = (buf[o + 10]! << 8) | buf[o + 11]!;
+  if (proto === IPPROTO_HOPOPTS) out.flag('pdm_in_hop_by_hop', 'pdm in a hop-by-hop options header');
+  else if ((o - hdrOff) % 2 !== 0) out.flag('pdm_misaligned', `pdm at odd offset ${o - hdrOff}`);
+}
+
+/** A PDM option whose length is not 10: the PDMv2 clear form (length 22, version 2), or pdm_bad_length. */
+function recordOtherPdm(buf: Uint8Array, o: number, hdrOff: number, proto: number, index: number, layer: number, out: DecodedPacket): void {
+  if (pdmVersionOf(buf, o) !== 2) {
+    const dataLen = buf[o + 1]!;
+    const draft = PDMV2_DRAFT_DATA_LENGTHS.includes(dataLen) ? ` (a PDMv2 draft length, version field ${buf[o + 2]! >>> 4})` : '';
     out.flag('pdm_bad_length', `pdm option length ${dataLen}${draft}`);
     return;
   }
@@ -225,12 +291,8 @@ function recordPdm(buf: Uint8Array, o: number, hdrOff: number, proto: number, in
   hit.layer = layer;
   hit.headerIndex = index;
   hit.offsetInHeader = o - hdrOff;
-  hit.scaleDtlr = buf[o + 2]!;
-  hit.scaleDtls = buf[o + 3]!;
-  hit.psnThisPkt = (buf[o + 4]! << 8) | buf[o + 5]!;
-  hit.psnLastRecv = (buf[o + 6]! << 8) | buf[o + 7]!;
-  hit.deltaLastRecv = (buf[o + 8]! << 8) | buf[o + 9]!;
-  hit.deltaLastSent = (buf[o + 10]! << 8) | buf[o + 11]!;
+  hit.version = 2;
+  readPdmV2(buf, o, hit);
   if (proto === IPPROTO_HOPOPTS) out.flag('pdm_in_hop_by_hop', 'pdm in a hop-by-hop options header');
   else if ((o - hdrOff) % 2 !== 0) out.flag('pdm_misaligned', `pdm at odd offset ${o - hdrOff}`);
 }

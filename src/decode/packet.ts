@@ -25,6 +25,11 @@ export class PdmHit {
   headerIndex = 0;
   /** Offset of the Option Type byte from the start of its header. */
   offsetInHeader = 0;
+  /** 1: RFC 8250 (16-bit PSNs); 2: PDMv2 clear form (draft-ietf-ippm-encrypted-pdmv2-14, 32-bit PSNs). */
+  version = 1;
+  /** PDMv2 only (0 for version 1): the 12-bit Epoch and the Global Pointer. */
+  epoch = 0;
+  globalPointer = 0;
   scaleDtlr = 0;
   scaleDtls = 0;
   psnThisPkt = 0;

@@ -141,3 +141,30 @@ test('records written back to back are walked by their own lengths', () => {
   }
   assert.deepEqual(walked, written);
 });
+
+test('a PDMv2 primary keeps its 32-bit PSNs and its version (draft-ietf-ippm-encrypted-pdmv2-14 §3.1)', () => {
+  for (const [psn, psnlr] of [[0xffff_ffff, 0], [0, 0xffff_ffff], [0x8000_0000, 0x7fff_ffff], [0x1_0000, 0xffff], [5, 6]] as const) {
+    const p = withPdm(ipv6Packet(1, 2), LAYER_OUTER, { psn, psnlr, dtlr: 0xffff, dtls: 1, sr: 255, ss: 0 });
+    p.pdm[0]!.version = 2; p.pdm[0]!.epoch = 0xfff; p.pdm[0]!.globalPointer = 7;
+    p.upperProto = 17; p.srcPort = 1; p.dstPort = 2; p.espSpi = 0x8000_0001;
+    const { view, words } = roundTrip(p);
+    assert.equal(words, PACKET_RECORD_MAX_WORDS, 'the longest record: an SPI, keyed, PDMv2');
+    const h = view.hit!;
+    assert.deepEqual([h.version, h.psnThisPkt, h.psnLastRecv, h.deltaLastRecv, h.deltaLastSent, h.scaleDtlr, h.scaleDtls],
+      [2, psn, psnlr, 0xffff, 1, 255, 0]);
+    sameKey(view, p);
+  }
+  // The view's reused hit goes back to version 1 for an RFC 8250 record.
+  const out = new Int32Array(2 * PACKET_RECORD_MAX_WORDS);
+  const key = new FlowKeyScratch();
+  const v2 = withPdm(ipv6Packet(1, 2), LAYER_OUTER, { psn: 0xabcdef01, psnlr: 0x10203040, dtlr: 1, dtls: 2, sr: 3, ss: 4 });
+  v2.pdm[0]!.version = 2;
+  const v1 = withPdm(ipv6Packet(1, 2), LAYER_OUTER, { psn: 0xabcd, psnlr: 0x1020, dtlr: 1, dtls: 2, sr: 3, ss: 4 });
+  const second = encodePacketRecord(v2, 100, 1, 1, key, out, 0);
+  encodePacketRecord(v1, 100, 1, 1, key, out, second);
+  const view = new PacketRecordView();
+  view.read(out, 0);
+  assert.deepEqual([view.hit!.version, view.hit!.psnThisPkt, view.hit!.psnLastRecv], [2, 0xabcdef01, 0x10203040]);
+  view.read(out, second);
+  assert.deepEqual([view.hit!.version, view.hit!.psnThisPkt, view.hit!.psnLastRecv], [1, 0xabcd, 0x1020]);
+});

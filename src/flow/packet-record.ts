@@ -7,19 +7,22 @@
 //   0  info: bits 0-4 words in the record; 5 IPv6; 6 carries PDM (any option);
 //      7 keyed (IPv6, not a later fragment: it belongs to a flow); 8 primary PDM follows;
 //      9 keyed by ICMPv6 echo id; 10-11 the key's ESP placement (ESP_PLACEMENTS);
-//      12 an ESP SPI follows; 16-23 anomaly (1 + index in ANOMALY_NAMES; 0 none)
+//      12 an ESP SPI follows; 13 the primary PDM is PDMv2; 16-23 anomaly (1 + index in ANOMALY_NAMES; 0 none)
 //   1  captured length (the reader's completeness check counts file offsets with it)
 //   [SPI]                                         when bit 12
 //   [ts sec, ts usec, proto, src 4 words, dst 4 words, src port, dst port]   when bit 7
 //   [PSNTP | PSNLR << 16, DeltaTLR | DeltaTLS << 16, ScaleDTLR | ScaleDTLS << 8]   when bit 8
-// Every PDM field fits: PSNs and deltas are 16 bits, scales 8 (RFC 8250 §3.2).
+//   [PSNTP, PSNLR, DeltaTLR | DeltaTLS << 16, ScaleDTLR | ScaleDTLS << 8]      when bits 8 and 13
+// Every PDM field fits: RFC 8250 §3.2 PSNs and deltas are 16 bits, scales 8; PDMv2's PSNs are
+// 32 bits (draft-ietf-ippm-encrypted-pdmv2-14 §3.1), a word each. Epoch and Global Pointer are
+// not kept: the metrics do not use them.
 
 import { ANOMALY_NAMES, type AnomalyName } from '../decode/anomalies.js';
 import { type DecodedPacket, type EspPlacement, PdmHit } from '../decode/packet.js';
 import { FlowKeyScratch, keyOf } from './table.js';
 
 /** The most words one record takes. */
-export const PACKET_RECORD_MAX_WORDS = 2 + 1 + 13 + 3;
+export const PACKET_RECORD_MAX_WORDS = 2 + 1 + 13 + 4;
 
 const IPV6 = 1 << 5;
 const WITH_PDM = 1 << 6;
@@ -28,6 +31,7 @@ const PRIMARY = 1 << 8;
 const BY_ECHO = 1 << 9;
 const PLACEMENT_SHIFT = 10;
 const HAS_SPI = 1 << 12;
+const PDM_V2 = 1 << 13;
 const ANOMALY_SHIFT = 16;
 const ESP_PLACEMENTS: readonly EspPlacement[] = ['none', 'outside', 'inside', 'tunnel'];
 
@@ -73,10 +77,16 @@ export function encodePacketRecord(p: DecodedPacket, capLen: number, tsSec: numb
     const hit = p.primary;
     if (hit !== null) {
       info |= PRIMARY;
-      out[n] = hit.psnThisPkt | (hit.psnLastRecv << 16);
-      out[n + 1] = hit.deltaLastRecv | (hit.deltaLastSent << 16);
-      out[n + 2] = hit.scaleDtlr | (hit.scaleDtls << 8);
-      n += 3;
+      if (hit.version === 2) {
+        info |= PDM_V2;
+        out[n++] = hit.psnThisPkt;
+        out[n++] = hit.psnLastRecv;
+      } else {
+        out[n++] = hit.psnThisPkt | (hit.psnLastRecv << 16);
+      }
+      out[n] = hit.deltaLastRecv | (hit.deltaLastSent << 16);
+      out[n + 1] = hit.scaleDtlr | (hit.scaleDtls << 8);
+      n += 2;
     }
   }
   out[at] = info | (n - at);
@@ -108,7 +118,7 @@ export class PacketRecordView {
   keyed = false;
   tsUs = 0;
   readonly key = new FlowKeyScratch();
-  /** The primary PDM option's fields, or null (only the six RFC 8250 fields are set). */
+  /** The primary PDM option's fields, or null (the version and the six PDM fields are set; not PDMv2's epoch and pointer). */
   hit: PdmHit | null = null;
   private readonly hitScratch = new PdmHit();
 
@@ -136,11 +146,18 @@ export class PacketRecordView {
     if ((info & PRIMARY) === 0) return;
     n += 13;
     const h = this.hitScratch;
-    const psns = w[n]!;
-    const deltas = w[n + 1]!;
-    const scales = w[n + 2]!;
-    h.psnThisPkt = psns & 0xffff;
-    h.psnLastRecv = psns >>> 16;
+    if ((info & PDM_V2) !== 0) {
+      h.version = 2;
+      h.psnThisPkt = w[n++]! >>> 0;
+      h.psnLastRecv = w[n++]! >>> 0;
+    } else {
+      const psns = w[n++]!;
+      h.version = 1;
+      h.psnThisPkt = psns & 0xffff;
+      h.psnLastRecv = psns >>> 16;
+    }
+    const deltas = w[n]!;
+    const scales = w[n + 1]!;
     h.deltaLastRecv = deltas & 0xffff;
     h.deltaLastSent = deltas >>> 16;
     h.scaleDtlr = scales & 0xff;

@@ -2,14 +2,17 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   PSN_DUPLICATES, PSN_EPOCH_START, PSN_HIGHEST, PSN_LOST, PSN_REORDERED, PSN_RESTARTS, PSN_RESTART_GAP, PSN_STATE_SIZE,
-  psnHasReached, psnInit, psnObserve, psnRestart, type PsnVerdict,
+  type PsnBits, psnAhead, psnHasReached, psnInit, psnObserve, psnRestart, type PsnVerdict,
 } from './psn.js';
+import { rng } from '../../test/support/build.js';
 
 /** One direction's PSN accounting in an array of its own, read through getters (the tests' view of one state). */
 class PsnTracker {
   private readonly st: number[] = new Array<number>(PSN_STATE_SIZE);
+  private readonly bits: PsnBits;
 
-  constructor() {
+  constructor(bits: PsnBits = 16) {
+    this.bits = bits;
     psnInit(this.st, 0);
   }
 
@@ -22,7 +25,7 @@ class PsnTracker {
 
   /** Feeds one PSNTP; returns what it means for the sequence. */
   observe(psn: number): PsnVerdict {
-    return psnObserve(this.st, 0, psn);
+    return psnObserve(this.st, 0, psn, this.bits);
   }
 
   /** Starts a new epoch explicitly (a peer's state timeout seen through zero deltas). */
@@ -32,12 +35,12 @@ class PsnTracker {
 
   /** True if `psn` is at or behind the highest PSN seen (serial order), i.e. it was sent. */
   hasReached(psn: number): boolean {
-    return psnHasReached(this.st, 0, psn);
+    return psnHasReached(this.st, 0, psn, this.bits);
   }
 }
 
-function feed(psns: number[]): PsnTracker {
-  const t = new PsnTracker();
+function feed(psns: number[], bits: PsnBits = 16): PsnTracker {
+  const t = new PsnTracker(bits);
   for (const p of psns) t.observe(p);
   return t;
 }
@@ -111,4 +114,47 @@ test('states at offsets of one array (as FlowPdm keeps both directions) stay apa
   psnRestart(st, a, 123);
   assert.equal(st[a + PSN_HIGHEST], 123);
   assert.equal(st[a + PSN_RESTARTS], ta.restarts + 1);
+});
+
+// PDMv2 (draft-ietf-ippm-encrypted-pdmv2-14 §3.1): the same accounting on 32-bit PSNs.
+const TOP = 0xffff_ffff;
+
+test('32-bit PSNs: in order across the wrap from 2^32 − 1 to 0, and 65535 → 65536 is no wrap', () => {
+  const t = feed([TOP - 2, TOP - 1, TOP, 0, 1, 2], 32);
+  assert.deepEqual([t.lost, t.reordered, t.duplicates, t.restarts], [0, 0, 0, 0]);
+  assert.equal(t.highest, 2);
+  const u = feed([65534, 65535, 65536, 65537], 32);
+  assert.deepEqual([u.lost, u.restarts, u.highest], [0, 0, 65537]);
+  // 65535 → 0, in order for 16-bit PSNs, is a jump back far beyond the window for 32-bit ones.
+  assert.equal(feed([65535, 0], 16).restarts, 0);
+  assert.equal(feed([65535, 0], 32).restarts, 1);
+});
+
+test('32-bit PSNs: gaps, late packets and duplicates across the wrap, in serial arithmetic', () => {
+  assert.equal(feed([TOP - 1, TOP, 2, 3], 32).lost, 2);
+  const t = feed([TOP - 1, 0, TOP, 1], 32);
+  assert.deepEqual([t.lost, t.reordered, t.duplicates], [0, 1, 0]);
+  const d = feed([TOP, 0, 0, TOP], 32);
+  assert.deepEqual([d.lost, d.reordered, d.duplicates], [0, 0, 2]);
+  const r = feed([5, 5 + PSN_RESTART_GAP], 32);
+  assert.equal(r.restarts, 1);
+  // A packet from before the capture's first one, across the wrap: no loss was ever counted for it.
+  const early = feed([0, TOP], 32);
+  assert.deepEqual([early.lost, early.reordered, early.epochStart], [0, 1, TOP]);
+  const h = feed([TOP - 1, 1], 32);
+  assert.ok(h.hasReached(TOP) && h.hasReached(1) && h.hasReached(0x8000_0002));
+  assert.ok(!h.hasReached(2) && !h.hasReached(0x8000_0000));
+});
+
+test('psnAhead equals (a − b) mod 2^bits computed in BigInt, on 100,000 seeded random pairs', () => {
+  const rand = rng(1982);
+  for (let i = 0; i < 100_000; i++) {
+    const bits: PsnBits = i % 2 === 0 ? 16 : 32;
+    const m = 2 ** bits;
+    const edge = [0, 1, m - 1, m / 2, m / 2 - 1];
+    const a = i % 7 === 0 ? edge[i % 5]! : Math.floor(rand() * m);
+    const b = i % 11 === 0 ? edge[(i >> 1) % 5]! : Math.floor(rand() * m);
+    const want = Number(((BigInt(a) - BigInt(b)) % BigInt(m) + BigInt(m)) % BigInt(m));
+    assert.equal(psnAhead(a, b, bits), want, `${a} − ${b} mod 2^${bits}`);
+  }
 });

@@ -1,5 +1,6 @@
 // PSN accounting for one direction of a flow (RFC 8250 §3.2, Appendix A.2). PSNs wrap modulo
-// 2^16, so every comparison is serial arithmetic (RFC 1982 style), never a plain `<`.
+// 2^16 (RFC 8250) or 2^32 (PDMv2, draft-ietf-ippm-encrypted-pdmv2-14 §3.1), so every comparison
+// is serial arithmetic (RFC 1982 style) in the width of the sender's PSNs, never a plain `<`.
 //
 // The state is PSN_STATE_SIZE numbers at an offset of a plain array, so that a flow can keep
 // both directions' state inside one array of its own (FlowPdm: no object per sender, 100,000
@@ -11,6 +12,18 @@ export const PSN_REORDER_WINDOW = 128;
 export const PSN_RESTART_GAP = 1024;
 
 export type PsnVerdict = 'first' | 'in_order' | 'gap' | 'reordered' | 'duplicate' | 'restart';
+
+/** PSN width in bits: 16 (RFC 8250 §3.2) or 32 (PDMv2). */
+export type PsnBits = 16 | 32;
+
+/**
+ * (psn − from) modulo 2^bits, for PSNs in [0, 2^bits): the difference is below 2^32 in size,
+ * so a left shift (ToInt32, exact) then an unsigned right shift keeps its low `bits` bits.
+ */
+export function psnAhead(psn: number, from: number, bits: PsnBits): number {
+  const s = 32 - bits;
+  return ((psn - from) << s) >>> s;
+}
 
 /** Offsets in a PSN state. */
 /** Highest PSN seen in this epoch (serial order); -1 before the first packet. */
@@ -37,15 +50,15 @@ export function psnInit(st: number[], o: number): void {
 
 /**
  * Feeds one PSNTP to the state at `o`; returns what it means for the sequence. A 'gap' is
- * (psn − highest before it − 1) mod 2^16 packets, all counted lost.
+ * (psn − highest before it − 1) mod 2^bits packets, all counted lost.
  */
-export function psnObserve(st: number[], o: number, psn: number): PsnVerdict {
+export function psnObserve(st: number[], o: number, psn: number, bits: PsnBits = 16): PsnVerdict {
   const highest = st[o + PSN_HIGHEST]!;
   if (highest < 0) {
     startEpoch(st, o, psn);
     return 'first';
   }
-  const ahead = (psn - highest) & 0xffff;
+  const ahead = psnAhead(psn, highest, bits);
   if (ahead === 0) {
     st[o + PSN_DUPLICATES] = st[o + PSN_DUPLICATES]! + 1;
     return 'duplicate';
@@ -58,7 +71,7 @@ export function psnObserve(st: number[], o: number, psn: number): PsnVerdict {
     st[o + PSN_LOST] = st[o + PSN_LOST]! + ahead - 1;
     return 'gap';
   }
-  const behind = 0x10000 - ahead;
+  const behind = (bits === 16 ? 0x10000 : 0x100000000) - ahead;
   if (behind < PSN_REORDER_WINDOW) {
     const w = o + W0 + (behind >>> 5);
     const bit = 1 << (behind & 31);
@@ -70,7 +83,7 @@ export function psnObserve(st: number[], o: number, psn: number): PsnVerdict {
     st[o + PSN_REORDERED] = st[o + PSN_REORDERED]! + 1;
     // It was counted lost when the gap opened, unless it precedes the epoch's first PSN seen
     // (the capture began between it and its successor): then no gap was ever counted.
-    if (((psn - st[o + PSN_EPOCH_START]!) & 0xffff) < 0x8000) st[o + PSN_LOST] = st[o + PSN_LOST]! - 1;
+    if (psnAhead(psn, st[o + PSN_EPOCH_START]!, bits) < (bits === 16 ? 0x8000 : 0x80000000)) st[o + PSN_LOST] = st[o + PSN_LOST]! - 1;
     else st[o + PSN_EPOCH_START] = psn;
     return 'reordered';
   }
@@ -86,11 +99,11 @@ export function psnRestart(st: number[], o: number, psn: number): void {
 }
 
 /** True if `psn` is at or behind the highest PSN seen (serial order), i.e. it was sent. */
-export function psnHasReached(st: readonly number[], o: number, psn: number): boolean {
+export function psnHasReached(st: readonly number[], o: number, psn: number, bits: PsnBits = 16): boolean {
   const highest = st[o + PSN_HIGHEST]!;
   if (highest < 0) return false;
-  const ahead = (psn - highest) & 0xffff;
-  return ahead === 0 || ahead >= 0x8000;
+  const ahead = psnAhead(psn, highest, bits);
+  return ahead === 0 || ahead >= (bits === 16 ? 0x8000 : 0x80000000);
 }
 
 function startEpoch(st: number[], o: number, psn: number): void {

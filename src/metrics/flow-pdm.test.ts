@@ -243,3 +243,113 @@ test('a PSN gap reports the number of packets lost in its event, across the wrap
   assert.deepEqual(events.map((e) => [e.kind, e.count, e.psn]), [['lost', 3, 2], ['lost', 6, 10]]);
   assert.equal(flow.psnCounters(true).lost, 9);
 });
+
+// PDMv2 (draft-ietf-ippm-encrypted-pdmv2-14 §3.1): the same metrics from 32-bit PSNs.
+
+function hitV2(psnThisPkt: number, psnLastRecv: number, dtlrNs: bigint, dtlsNs: bigint): PdmHit {
+  const h = hit(psnThisPkt, psnLastRecv, dtlrNs, dtlsNs);
+  h.version = 2;
+  return h;
+}
+
+const TOP32 = 0x1_0000_0000;
+
+test('PDMv2: the RFC 8250 §4.1 walkthrough with 32-bit PSNs across the 2^32 wrap', () => {
+  const flow = new FlowPdm(0, null);
+  flow.observe(hitV2(TOP32 - 1, 0, 0n, 0n), true, 0, 1);
+  flow.observe(hitV2(0x1_2345, TOP32 - 1, 2n * S, 0n), false, 5e6, 2);
+  flow.observe(hitV2(0, 0x1_2345, 1n * S, 7n * S), true, 7e6, 3); // PSNTP wrapped to 0
+  flow.observe(hitV2(0x1_2346, 0, 3n * S, 0n), false, 9e6, 4);
+  flow.observe(hitV2(1, 0x1_2346, 1n * S, 6n * S), true, 10e6, 5);
+  assert.equal(flow.accumulator('server_delay')!.count, 2);
+  assert.equal(flow.accumulator('total')!.count, 2);
+  const rtd = flow.accumulator('rtd')!.stats();
+  assert.equal(rtd.count, 2);
+  assert.ok(Math.abs(rtd.min! - 3e9) < quantumNs(3n * S) + quantumNs(6n * S));
+  assert.ok(Math.abs(rtd.max! - 5e9) < quantumNs(2n * S) + quantumNs(7n * S));
+  assert.deepEqual(flow.psnCounters(true), { lost: 0, reordered: 0, duplicates: 0, restarts: 0 });
+  assert.deepEqual(flow.psnCounters(false), { lost: 0, reordered: 0, duplicates: 0, restarts: 0 });
+  assert.deepEqual(flow.findingList(), []);
+});
+
+test('PDMv2: PSNs equal in their low 16 bits are different PSNs (no RTD, psnlr_unknown)', () => {
+  const flow = new FlowPdm(0, null);
+  flow.observe(hitV2(0x5_0007, 0, 0n, 0n), true, 0, 1);
+  // B names 0x6_0007: same low 16 bits as A's PSN, never sent.
+  flow.observe(hitV2(0x10, 0x6_0007, 2n * S, 0n), false, 1, 2);
+  assert.equal(flow.findingList()[0]?.code, 'psnlr_unknown');
+  flow.observe(hitV2(0x5_0008, 0x10, 1n * S, 7n * S), true, 2, 3);
+  assert.equal(flow.accumulator('total')!.count, 1);
+  assert.equal(flow.accumulator('rtd'), null, 'the answer was not to 0x5_0007');
+  // A gap of 2^16 + 1 in 32-bit PSNs is a restart, not one lost packet.
+  flow.observe(hitV2(0x6_0009, 0x10, 0n, 0n), true, 3, 4);
+  assert.equal(flow.psnCounters(true).restarts, 1);
+  assert.equal(flow.psnCounters(true).lost, 0);
+});
+
+test('PDMv2 and RFC 8250 in one flow: a sender changing version starts a new session (a restart)', () => {
+  const events: PsnEvent[] = [];
+  const flow = new FlowPdm(0, { onPsnEvent: (e) => events.push(e) });
+  flow.observe(hit(100, 0, 0n, 0n), true, 0, 1);
+  flow.observe(hit(7, 100, 3_000_000n, 0n), false, 1, 2);
+  flow.observe(hit(101, 7, 1_000n, 10_000_000n), true, 2, 3);
+  flow.observe(hitV2(0x9_0000, 7, 1_000n, 10_000_000n), true, 3, 4); // A switches to PDMv2
+  assert.deepEqual(flow.psnCounters(true), { lost: 0, reordered: 0, duplicates: 0, restarts: 1 });
+  assert.deepEqual(events.map((e) => [e.kind, e.psn, e.direction]), [['restart', 0x9_0000, 'initiator_to_responder']]);
+  // B, still RFC 8250, answers the PDMv2 packet: its PSNLR holds a 32-bit PSN exactly.
+  flow.observe(hit(8, 0x9_0000, 4_000_000n, 0n), false, 4, 5);
+  flow.observe(hitV2(0x9_0001, 8, 1_000n, 12_000_000n), true, 5, 6);
+  assert.equal(flow.accumulator('server_delay')!.count, 2);
+  assert.equal(flow.accumulator('rtd')!.count, 2, 'RTD from a PDMv2 total and an RFC 8250 server delay');
+  assert.ok(Math.abs(flow.accumulator('rtd')!.stats().max! - 8e6) < 1e4);
+  assert.deepEqual(flow.psnCounters(false), { lost: 0, reordered: 0, duplicates: 0, restarts: 0 });
+  // Back to RFC 8250: another restart; 16-bit arithmetic again (65535 → 0 in order).
+  flow.observe(hit(65535, 8, 0n, 0n), true, 6, 7);
+  flow.observe(hit(0, 8, 0n, 0n), true, 7, 8);
+  assert.deepEqual(flow.psnCounters(true), { lost: 0, reordered: 0, duplicates: 0, restarts: 2 });
+});
+
+test('PDMv2 gives exactly the samples, events and counters of RFC 8250 for the same exchange (seeded random, 16- vs 32-bit PSNs)', () => {
+  const rand = (() => { let a = 0x5eed; return () => { a = (a + 0x6d2b79f5) >>> 0; let t = Math.imul(a ^ (a >>> 15), a | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; }; })();
+  for (let run = 0; run < 40; run++) {
+    // One conversation in PSN index space; v1 maps an index to (base16 + i) mod 2^16, v2 to
+    // (base32 + i) mod 2^32 with base32 just below the 32-bit wrap.
+    type P = { a: boolean; psn: number; psnlr: number; dtlr: bigint; dtls: bigint; t: number };
+    const packets: P[] = [];
+    let ia = 0, ib = 0, lastFromB = -1, lastFromA = -1, t = 0;
+    for (let k = 0; k < 300; k++) {
+      const fromA = k % 2 === 0 || rand() < 0.1;
+      if (fromA) {
+        if (rand() < 0.02) ia += 2000; // a new random start (restart)
+        packets.push({ a: true, psn: ia, psnlr: lastFromB, dtlr: BigInt(Math.floor(rand() * 1e6)), dtls: BigInt(Math.floor(rand() * 5e7)), t: t++ });
+        lastFromA = ia++;
+      } else {
+        packets.push({ a: false, psn: ib, psnlr: lastFromA, dtlr: BigInt(Math.floor(rand() * 4e7)), dtls: BigInt(Math.floor(rand() * 1e6)), t: t++ });
+        lastFromB = ib++;
+      }
+      const last = packets[packets.length - 1]!;
+      if (rand() < 0.05) packets.push({ ...last }); // a network duplicate
+    }
+    // Loss and local reordering before the capture point.
+    const seen = packets.filter(() => rand() > 0.05);
+    for (let k = 0; k + 1 < seen.length; k++) if (rand() < 0.03) [seen[k], seen[k + 1]] = [seen[k + 1]!, seen[k]!];
+    const base16 = Math.floor(rand() * 0x10000);
+    const base32 = TOP32 - 1 - Math.floor(rand() * 200);
+    const outputs = [16, 32].map((bits) => {
+      const map = (i: number): number => (i < 0 ? 0 : bits === 16 ? (base16 + i) % 0x10000 : (base32 + i) % TOP32);
+      const samples: string[] = [];
+      const events: string[] = [];
+      const flow = new FlowPdm(0, {
+        onSample: (s) => samples.push(`${s.metric} ${s.value_ns} ${s.frame}`),
+        onPsnEvent: (e) => events.push(`${e.kind} ${e.count} ${e.frame} ${e.direction}`),
+      });
+      seen.forEach((p, frame) => {
+        const h = (bits === 16 ? hit : hitV2)(map(p.psn), map(p.psnlr), p.psnlr < 0 ? 0n : p.dtlr, p.psnlr < 0 ? 0n : p.dtls);
+        flow.observe(h, p.a, p.t * 1000, frame + 1);
+      });
+      return { samples, events, a: flow.psnCounters(true), b: flow.psnCounters(false), findings: flow.findingList() };
+    });
+    assert.ok(outputs[0]!.samples.length > 100, `run ${run}: ${outputs[0]!.samples.length} samples`);
+    assert.deepEqual(outputs[1], outputs[0], `run ${run}`);
+  }
+});

@@ -8,8 +8,8 @@
 
 import type { PdmHit } from '../decode/packet.js';
 import {
-  PSN_DUPLICATES, PSN_HIGHEST, PSN_LOST, PSN_REORDERED, PSN_RESTARTS, PSN_STATE_SIZE, psnHasReached, psnInit, psnObserve,
-  psnRestart, type PsnVerdict,
+  PSN_DUPLICATES, PSN_HIGHEST, PSN_LOST, PSN_REORDERED, PSN_RESTARTS, PSN_STATE_SIZE, type PsnBits, psnAhead, psnHasReached,
+  psnInit, psnObserve, psnRestart, type PsnVerdict,
 } from '../flow/psn.js';
 import { BUCKET_ZERO, DurationAccumulator, QuantileSketch, bucketSign, defaultBucketIndex, doubleArray } from './sketch.js';
 import type { Finding, PsnCounters, PsnEvent, Sample } from './types.js';
@@ -187,10 +187,65 @@ function findSlot(r: readonly number[], so: number, psn: number): number {
 }
 
 /** Forgets the previous packets of the sender at `so` (a new epoch after a restart). */
-function newEpoch(r: number[], so: number): void {
+function newEpoch(r: number[], so: number, wide: number[] | null): void {
   setPrevious(r, so, -1, false);
   const half = ringHalf(so);
   for (let k = 0; k < RING_SIZE; k++) r[half + k * SLOT] = -1;
+  if (wide === null) return;
+  wide[WIDE_PREV + senderIndex(so)] = -1;
+  for (let k = 0; k < RING_SIZE; k++) wide[WIDE_SLOTS + 2 * (half / SLOT + k)] = -1;
+}
+
+/**
+ * PDMv2 (draft-ietf-ippm-encrypted-pdmv2-14 §3.1) PSNs are 32 bits: a slot's packet word keeps
+ * only their low 16 bits, so a flow that has seen a PDMv2 packet keeps them exactly in a second
+ * array, `wide` (RFC 8250 flows never allocate it): each sender's PDM version (1 or 2; PSN
+ * arithmetic is modulo 2^16 or 2^32 by it), each sender's previous PSNLR, then PSNTP and PSNLR
+ * per ring slot (-1: empty). A sender whose version changes starts a new PDM session (counted as
+ * a restart, like a new random PSN): its PSNs before and after are not one sequence.
+ */
+const WIDE_VERSION = 0;
+const WIDE_PREV = 2;
+const WIDE_SLOTS = 4;
+const WIDE_LENGTH = WIDE_SLOTS + 2 * 2 * RING_SIZE;
+
+function senderIndex(so: number): number {
+  return so === SENDER_A ? 0 : 1;
+}
+
+/** PSN width of the sender at `so`. */
+function senderBits(wide: readonly number[] | null, so: number): PsnBits {
+  return wide !== null && wide[WIDE_VERSION + senderIndex(so)] === 2 ? 32 : 16;
+}
+
+/** Offset in `wide` of the exact PSNTP of the ring slot at `o` (its PSNLR follows). */
+function wideSlot(o: number): number {
+  return WIDE_SLOTS + 2 * (o / SLOT);
+}
+
+/** findSlot on the exact PSNTPs of a flow with `wide`. */
+function findWideSlot(r: readonly number[], wide: readonly number[], so: number, psn: number): number {
+  const half = ringHalf(so);
+  const next = r[so + PACKED]! & RING_MASK;
+  for (let k = 1; k <= RING_SIZE; k++) {
+    const o = half + ((next - k) & RING_MASK) * SLOT;
+    if (wide[wideSlot(o)] === psn) return o;
+  }
+  return -1;
+}
+
+/** The `wide` array of a flow that has seen only RFC 8250 packets so far: its slots' PSNs are exact in the packet words. */
+function widen(r: readonly number[]): number[] {
+  const wide = doubleArray(WIDE_LENGTH);
+  wide[WIDE_VERSION] = wide[WIDE_VERSION + 1] = 1;
+  wide[WIDE_PREV] = prevPsnLastRecv(r, SENDER_A);
+  wide[WIDE_PREV + 1] = prevPsnLastRecv(r, SENDER_B);
+  for (let o = 0; o < 2 * RING_SIZE * SLOT; o += SLOT) {
+    const w = r[o]!;
+    wide[wideSlot(o)] = w < 0 ? -1 : Math.floor(w / PSN_FACTOR);
+    wide[wideSlot(o) + 1] = w < 0 ? -1 : slotPsnLastRecv(r, o);
+  }
+  return wide;
 }
 
 /** A flow's ring array: empty slots (packet word -1), no time base, fresh senders, each metric's sum 0, min +∞, max −∞. */
@@ -225,6 +280,8 @@ export class FlowPdm {
   private readonly ring: number[] = newRing();
   /** Capture times of the ring's slots, by slot, for a flow whose times do not fit the time word; null otherwise. */
   private wideTimes: number[] | null = null;
+  /** Exact 32-bit PSNs and each sender's PDM version, once the flow has seen PDMv2 (see WIDE_VERSION); null otherwise. */
+  private wide: number[] | null = null;
   /** The bucket codes past the ring array's CODE_WORDS_INLINE words (see CODE_RADIX); `codeCount` codes in all. */
   private codes: number[] | null = null;
   private codeCount = 0;
@@ -261,22 +318,38 @@ export class FlowPdm {
       hit.scaleDtlr === 0 && hit.scaleDtls === 0;
 
     const highestBefore = r[s + PSN_HIGHEST]!;
+    let bits: PsnBits = 16;
+    let versionChanged = false;
+    let wide = this.wide;
+    if (wide !== null || hit.version !== 1) {
+      if (wide === null) wide = this.wide = widen(r);
+      const v = WIDE_VERSION + senderIndex(s);
+      if (wide[v] !== hit.version) {
+        versionChanged = highestBefore >= 0;
+        wide[v] = hit.version;
+      }
+      bits = hit.version === 2 ? 32 : 16;
+    }
     let verdict: PsnVerdict;
-    if (startSignature && hadState(r, s) && ((psn - highestBefore) & 0xffff) !== 1) {
+    if (versionChanged) {
+      // Another PDM version from this sender: a new PSN space, so a new session.
+      psnRestart(r, s, psn);
+      verdict = 'restart';
+    } else if (startSignature && hadState(r, s) && psnAhead(psn, highestBefore, bits) !== 1) {
       // The sender dropped its state (RFC 8250 §3.6 timeout) and began again with a new PSN.
       // A sender that never received anything (one-way flows, §4.2) keeps the all-zero fields
       // throughout; its PSN gaps are losses, not restarts.
       psnRestart(r, s, psn);
       verdict = 'restart';
     } else {
-      verdict = psnObserve(r, s, psn);
+      verdict = psnObserve(r, s, psn, bits);
     }
     if (verdict === 'first' || verdict === 'restart') {
-      if (verdict === 'restart') { newEpoch(r, s); this.event(fromInitiator, 'restart', 1, psn, tsUs, frame); }
+      if (verdict === 'restart') { newEpoch(r, s, wide); this.event(fromInitiator, 'restart', 1, psn, tsUs, frame); }
       r[s + SEEN_START] = startSignature ? psn : -1;
     } else if (verdict !== 'in_order') {
       this.find('psn_not_sequential', frame);
-      if (verdict === 'gap') this.event(fromInitiator, 'lost', ((psn - highestBefore) & 0xffff) - 1, psn, tsUs, frame);
+      if (verdict === 'gap') this.event(fromInitiator, 'lost', psnAhead(psn, highestBefore, bits) - 1, psn, tsUs, frame);
       else this.event(fromInitiator, verdict === 'reordered' ? 'reordered' : 'duplicate', 1, psn, tsUs, frame);
       if (verdict === 'duplicate') return; // a copy repeats its original's samples
     }
@@ -286,19 +359,29 @@ export class FlowPdm {
     // deltas; passively, its PSNLR differs from the previous packet's in this direction.
     // After a packet that carried no state (PSNLR 0, zero deltas: nothing received yet), a
     // PSNLR of 0 is a genuine PSN, so any state at all marks the first packet after a receive.
-    const previous = prevPsnLastRecv(r, s);
+    const previous = wide === null ? prevPsnLastRecv(r, s) : wide[WIDE_PREV + senderIndex(s)]!;
     const fresh = previous < 0 || !hadState(r, s) || hit.psnLastRecv !== previous;
     if (fresh && !startSignature) {
-      if (r[peer + PSN_HIGHEST]! >= 0 && !psnHasReached(r, peer, hit.psnLastRecv)) this.find('psnlr_unknown', frame);
+      if (r[peer + PSN_HIGHEST]! >= 0 && !psnHasReached(r, peer, hit.psnLastRecv, senderBits(wide, peer))) this.find('psnlr_unknown', frame);
       if (deltaLastRecvNs > 0) {
         const index = rawDeltaIndex(rawDelta(hit.deltaLastRecv, hit.scaleDtlr), deltaLastRecvNs);
         this.sample(fromInitiator ? REVERSE_SERVER_DELAY : SERVER_DELAY, deltaLastRecvNs, 1, index, psn, tsUs, frame);
       }
-      if (hit.deltaLastSent !== 0) this.roundTrip(s, peer, hit, fromInitiator, tsUs, frame);
+      if (hit.deltaLastSent !== 0) this.roundTrip(s, peer, hit, bits, fromInitiator, tsUs, frame);
     }
-    setPrevious(r, s, hit.psnLastRecv, !startSignature);
     const time = this.timeWord(tsUs);
-    const o = pushSlot(r, s, psn * PSN_FACTOR + hit.psnLastRecv * 0x10000 + hit.deltaLastRecv, hit.scaleDtlr + 0x100 * time);
+    if (wide === null) {
+      setPrevious(r, s, hit.psnLastRecv, !startSignature);
+      const o = pushSlot(r, s, psn * PSN_FACTOR + hit.psnLastRecv * 0x10000 + hit.deltaLastRecv, hit.scaleDtlr + 0x100 * time);
+      if (this.wideTimes !== null) this.wideTimes[o / SLOT] = tsUs;
+      return;
+    }
+    // The packed fields keep the low 16 bits (their bit layout); `wide` the exact PSNs.
+    setPrevious(r, s, hit.psnLastRecv & 0xffff, !startSignature);
+    wide[WIDE_PREV + senderIndex(s)] = hit.psnLastRecv;
+    const o = pushSlot(r, s, (psn & 0xffff) * PSN_FACTOR + (hit.psnLastRecv & 0xffff) * 0x10000 + hit.deltaLastRecv, hit.scaleDtlr + 0x100 * time);
+    wide[wideSlot(o)] = psn;
+    wide[wideSlot(o) + 1] = hit.psnLastRecv;
     if (this.wideTimes !== null) this.wideTimes[o / SLOT] = tsUs;
   }
 
@@ -320,23 +403,24 @@ export class FlowPdm {
   }
 
   /** DeltaTLS gives the total; minus the peer's DeltaTLR in the packet PSNLR names, the RTD. */
-  private roundTrip(s: number, peer: number, hit: PdmHit, fromInitiator: boolean, tsUs: number, frame: number): void {
+  private roundTrip(s: number, peer: number, hit: PdmHit, bits: PsnBits, fromInitiator: boolean, tsUs: number, frame: number): void {
     const totalNs = hit.deltaLastSent * NS_PER_UNIT[hit.scaleDtls]!;
     const psn = hit.psnThisPkt;
     this.sample(fromInitiator ? TOTAL : REVERSE_TOTAL, totalNs, 1, rawDeltaIndex(rawDelta(hit.deltaLastSent, hit.scaleDtls), totalNs), psn, tsUs, frame);
     const r = this.ring;
-    const answer = findSlot(r, peer, hit.psnLastRecv);
+    const wide = this.wide;
+    const answer = wide === null ? findSlot(r, peer, hit.psnLastRecv) : findWideSlot(r, wide, peer, hit.psnLastRecv);
     if (answer < 0) return;
     const peerDelayNs = slotDeltaLastRecvNs(r, answer);
     // DeltaTLS runs from this sender's previous send; the answer must be to that very packet,
     // or the RTD would be understated (protocol.md §4, recommendation).
-    const previousPsn = (psn - 1) & 0xffff;
-    if (peerDelayNs <= 0 || slotPsnLastRecv(r, answer) !== previousPsn) return;
+    const previousPsn = psnAhead(psn, 1, bits);
+    if (peerDelayNs <= 0 || (wide === null ? slotPsnLastRecv(r, answer) : wide[wideSlot(answer) + 1]!) !== previousPsn) return;
     const rtdNs = totalNs - peerDelayNs;
     const sign = bucketSign(rtdNs);
     this.sample(fromInitiator ? RTD : REVERSE_RTD, rtdNs, sign, sign === BUCKET_ZERO ? 0 : defaultBucketIndex(Math.abs(rtdNs)), psn, tsUs, frame);
     if (rtdNs < 0) this.find('rtd_negative', frame);
-    const own = findSlot(r, s, previousPsn);
+    const own = wide === null ? findSlot(r, s, previousPsn) : findWideSlot(r, wide, s, previousPsn);
     if (own >= 0) {
       // Any capture point on the path sees request and answer inside the sender's own interval.
       const wide = this.wideTimes;

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { rng } from '../../test/support/build.js';
 import { isWireError } from './errors.js';
 import {
-  PDM_OPTION_LENGTH, checkPdm, emitPdm, encodePdmDeltaAttoseconds, encodePdmDeltaNs, parsePdm, pdmDeltaAttoseconds, pdmDeltaNs,
+  PDM_OPTION_LENGTH, PDMV2_OPTION_LENGTH, checkPdm, checkPdmV2, emitPdm, emitPdmV2, encodePdmDeltaAttoseconds, encodePdmDeltaNs,
+  parsePdm, parsePdmV2, pdmDeltaAttoseconds, pdmDeltaNs, pdmVersionOf,
 } from './pdm.js';
 
 // RFC 8250 §3.2
@@ -95,4 +97,97 @@ test('75 s and long intervals encode normalised within the quantum', () => {
 test('zero and negative durations encode as no sample', () => {
   assert.deepEqual(encodePdmDeltaNs(0n), { delta: 0, scale: 0 });
   assert.deepEqual(encodePdmDeltaNs(-5n), { delta: 0, scale: 0 });
+});
+
+// draft-ietf-ippm-encrypted-pdmv2-14 §3.1, the clear form
+//  0                   1                   2                   3
+//  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+// |  Option Type  | Opt Data Len  | Vers. |        Epoch          |
+// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+// |                  PSN This Packet (PSNTP)                      |
+// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+// |                  PSN Last Received (PSNLR)                    |
+// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+// |                  Global Pointer                               |
+// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+// |   ScaleDTLR   |   ScaleDTLS   |           Reserved            |
+// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+// |  Delta Time Last Recv (DTLR)  |  Delta Time Last Sent (DTLS)  |
+// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+const V2_VECTOR = Uint8Array.from([
+  0x0f, 0x16, 0x2a, 0xbc, // type 0x0F, length 22, Version 2, Epoch 0xABC
+  0xff, 0xff, 0xff, 0xfe, // PSNTP 2^32 − 2
+  0x80, 0x00, 0x00, 0x01, // PSNLR 2^31 + 1
+  0x12, 0x34, 0x56, 0x78, // Global Pointer 0x12345678
+  0x2c, 0x28, 0x00, 0x00, // ScaleDTLR 44, ScaleDTLS 40, Reserved
+  0xde, 0x0b, 0xb1, 0xa2, // DeltaTLR 0xDE0B, DeltaTLS 0xB1A2
+]);
+const V2_FIELDS = {
+  epoch: 0xabc, psnThisPkt: 0xffff_fffe, psnLastRecv: 0x8000_0001, globalPointer: 0x1234_5678,
+  scaleDtlr: 44, scaleDtls: 40, deltaLastRecv: 0xde0b, deltaLastSent: 0xb1a2,
+};
+
+test('PDMv2: parses the draft-14 clear layout field by field, 32-bit PSNs unsigned', () => {
+  assert.equal(pdmVersionOf(V2_VECTOR, 0), 2);
+  assert.equal(pdmVersionOf(VECTOR, 0), 1);
+  assert.equal(checkPdmV2(V2_VECTOR, 0, V2_VECTOR.length), 22);
+  assert.deepEqual(parsePdmV2(V2_VECTOR, 0), V2_FIELDS);
+  // Reserved is ignored on receipt and written as 0.
+  const reserved = V2_VECTOR.slice();
+  reserved[18] = 0xff;
+  reserved[19] = 0x01;
+  assert.deepEqual(parsePdmV2(reserved, 0), V2_FIELDS);
+});
+
+test('PDMv2: emit and parse share one layout', () => {
+  const buf = new Uint8Array(PDMV2_OPTION_LENGTH + 3).fill(0x55);
+  assert.equal(emitPdmV2(parsePdmV2(V2_VECTOR, 0), buf, 3), PDMV2_OPTION_LENGTH);
+  assert.deepEqual(buf.subarray(3), V2_VECTOR);
+  assert.deepEqual([...buf.subarray(0, 3)], [0x55, 0x55, 0x55], 'nothing written before the option');
+});
+
+test('PDMv2: every truncation is an error, never an exception', () => {
+  for (let len = 0; len < V2_VECTOR.length; len++) {
+    const r = checkPdmV2(V2_VECTOR.subarray(0, len), 0, len);
+    assert.ok(isWireError(r) && r.wireError === 'truncated', `length ${len}`);
+  }
+});
+
+test('PDMv2: length 22 with another version, and other lengths with version 2, are not PDMv2', () => {
+  for (const version of [0, 1, 3, 15]) {
+    const v = V2_VECTOR.slice();
+    v[2] = (version << 4) | (v[2]! & 0x0f);
+    assert.equal(pdmVersionOf(v, 0), 0, `version ${version}`);
+    const r = checkPdmV2(v, 0, v.length);
+    assert.ok(isWireError(r) && r.wireError === 'bad_length');
+  }
+  for (const dataLen of [8, 10, 18, 20, 21, 23, 34]) {
+    const v = new Uint8Array(2 + dataLen);
+    v[0] = 0x0f;
+    v[1] = dataLen;
+    v[2] = 0x20; // version nibble 2
+    assert.equal(pdmVersionOf(v, 0), dataLen === 10 ? 1 : 0, `length ${dataLen}`);
+    const r = checkPdmV2(v, 0, v.length);
+    assert.ok(isWireError(r) && r.wireError === 'bad_length', `length ${dataLen}`);
+  }
+});
+
+test('PDMv2: 100,000 seeded random options never throw; a checked one round-trips', () => {
+  const rand = rng(22);
+  const buf = new Uint8Array(40);
+  const out = new Uint8Array(PDMV2_OPTION_LENGTH);
+  let parsed = 0;
+  for (let i = 0; i < 100_000; i++) {
+    const len = Math.floor(rand() * buf.length);
+    for (let k = 0; k < len; k++) buf[k] = Math.floor(rand() * 256);
+    if (i % 2 === 0 && len >= 3) { buf[0] = 0x0f; buf[1] = 22; buf[2] = 0x20 | (buf[2]! & 0x0f); }
+    buf[18] = 0; buf[19] = 0; // Reserved as emitted, so the round trip compares every byte
+    const r = checkPdmV2(buf, 0, len);
+    if (isWireError(r)) continue;
+    parsed++;
+    emitPdmV2(parsePdmV2(buf, 0), out, 0);
+    assert.deepEqual(out, buf.subarray(0, PDMV2_OPTION_LENGTH));
+  }
+  assert.ok(parsed > 10_000, `${parsed} parsed`);
 });

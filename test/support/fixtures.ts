@@ -22,6 +22,8 @@ export const REPO_ROOT: string = (() => {
 export const FIXTURES_DIR = join(REPO_ROOT, 'fixtures');
 export const DECODE_DIR = join(FIXTURES_DIR, 'decode');
 export const SIM_DIR = join(FIXTURES_DIR, 'sim');
+export const PDMV2_DIR = join(FIXTURES_DIR, 'pdmv2');
+export const FRAMING_DIR = join(FIXTURES_DIR, 'framing');
 export const DEMO_PCAP = join(FIXTURES_DIR, 'demo.pcapng');
 export const CLI_MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 
@@ -42,6 +44,16 @@ export function decodeFixtures(): string[] {
 /** Every simulator capture: fixtures/sim/* and fixtures/demo.pcapng. */
 export function simFixtures(): string[] {
   return [...captureFiles(SIM_DIR), DEMO_PCAP];
+}
+
+/** Simulator captures in the PDMv2 clear form (simulate.py pdmv2-* scenarios): fixtures/pdmv2/*. */
+export function pdmv2Fixtures(): string[] {
+  return captureFiles(PDMV2_DIR);
+}
+
+/** IPv6 Payload Length against the frame (scripts/fixtures/make_framing_fixtures.py): fixtures/framing/*. */
+export function framingFixtures(): string[] {
+  return captureFiles(FRAMING_DIR);
 }
 
 /** `x/y/name.pcap` → `name`. */
@@ -225,6 +237,10 @@ export interface TruthPacket extends PdmValues {
   receive_receiver_clock_ns: number | null;
   lost_in_network: boolean;
   samples: { server_delay_ns?: number; total_ns?: number; rtd_ns?: number };
+  /** PDMv2 scenarios only: the version (2), the Epoch field sent and the Global Pointer. */
+  pdm_version?: 2;
+  pdmv2_epoch?: number;
+  global_pointer?: number;
 }
 
 export interface SimTruth {

@@ -37,19 +37,24 @@ export interface PdmRow {
   icmp_echo_id: number | null;
   position: string;
   esp: string;
+  /** 1: RFC 8250; 2: PDMv2 clear form (draft-ietf-ippm-encrypted-pdmv2-14), whose PSNs are 32-bit. */
+  pdm_version: number;
   scale_dtlr: number;
   scale_dtls: number;
   psn_this_pkt: number;
   psn_last_recv: number;
   delta_last_recv: number;
   delta_last_sent: number;
+  /** PDMv2 only (null for RFC 8250). */
+  epoch: number | null;
+  global_pointer: number | null;
   delta_last_recv_ns: number;
   delta_last_sent_ns: number;
 }
 
 const ROW_FIELDS: (keyof PdmRow)[] = [
-  'frame', 'file', 'ts_us', 'src', 'dst', 'proto', 'proto_num', 'src_port', 'dst_port', 'icmp_echo_id', 'position', 'esp',
-  'scale_dtlr', 'scale_dtls', 'psn_this_pkt', 'psn_last_recv', 'delta_last_recv', 'delta_last_sent',
+  'frame', 'file', 'ts_us', 'src', 'dst', 'proto', 'proto_num', 'src_port', 'dst_port', 'icmp_echo_id', 'position', 'esp', 'pdm_version',
+  'scale_dtlr', 'scale_dtls', 'psn_this_pkt', 'psn_last_recv', 'delta_last_recv', 'delta_last_sent', 'epoch', 'global_pointer',
   'delta_last_recv_ns', 'delta_last_sent_ns',
 ];
 
@@ -70,12 +75,15 @@ function rowOf(p: DecodedPacket, hit: PdmHit, file: string, addresses: Ipv6TextC
     icmp_echo_id: p.icmpEchoId >= 0 ? p.icmpEchoId : null,
     position: hit.position,
     esp,
+    pdm_version: hit.version,
     scale_dtlr: hit.scaleDtlr,
     scale_dtls: hit.scaleDtls,
     psn_this_pkt: hit.psnThisPkt,
     psn_last_recv: hit.psnLastRecv,
     delta_last_recv: hit.deltaLastRecv,
     delta_last_sent: hit.deltaLastSent,
+    epoch: hit.version === 2 ? hit.epoch : null,
+    global_pointer: hit.version === 2 ? hit.globalPointer : null,
     delta_last_recv_ns: pdmDeltaNs(hit.deltaLastRecv, hit.scaleDtlr),
     delta_last_sent_ns: pdmDeltaNs(hit.deltaLastSent, hit.scaleDtls),
   };
@@ -88,7 +96,8 @@ const TABLE_HEADER =
 function tableLine(r: PdmRow): string {
   const ports = r.src_port !== null ? `${r.src}.${r.src_port} -> ${r.dst}.${r.dst_port}` :
     r.icmp_echo_id !== null ? `${r.src} -> ${r.dst} id ${r.icmp_echo_id}` : `${r.src} -> ${r.dst}`;
-  const position = r.position === 'dstopts' ? 'dst' : r.position === 'dstopts_before_routing' ? 'dst<rh' : 'hbh';
+  const position = (r.position === 'dstopts' ? 'dst' : r.position === 'dstopts_before_routing' ? 'dst<rh' : 'hbh') +
+    (r.pdm_version === 2 ? ' v2' : '');
   return `${String(r.frame).padEnd(10)} ${formatTsUs(r.ts_us)}  ${ports.padEnd(47)} ${(r.proto ?? '-').padEnd(6)} ` +
     `${position.padEnd(9)} ${r.esp.padEnd(8)} ${`${r.scale_dtlr}/${r.scale_dtls}`.padStart(9)}  ${String(r.psn_this_pkt).padStart(8)}  ` +
     `${String(r.psn_last_recv).padStart(8)}  ${formatDurationNs(r.delta_last_recv_ns).padStart(15)}  ${formatDurationNs(r.delta_last_sent_ns).padStart(15)}`;
