@@ -1,6 +1,6 @@
 // Human-readable rendering of the analyze/1 document (the table format).
 
-import { ANOMALIES, type AnomalyName } from '../decode/anomalies.js';
+import { ANOMALIES, ANOMALY_NAMES, type AnomalyName } from '../decode/anomalies.js';
 import type { AnalyzeDocument, DurationStats, Endpoint, FlowReport } from '../metrics/types.js';
 import { formatDurationNs, formatTsUs } from './units.js';
 import { hex32 } from '../wire/bytes.js';
@@ -61,7 +61,7 @@ export function writeAnalyzeTable(head: Omit<AnalyzeDocument, 'flows'>, flowCoun
   const anomalies = Object.entries(head.anomalies);
   if (anomalies.length > 0) {
     out.push('anomalies:');
-    for (const [name, n] of anomalies) out.push(`  ${name.padEnd(24)}${String(n).padStart(9)}  ${ANOMALIES[name as AnomalyName]}`);
+    for (const [name, n] of anomalies) out.push(anomalyLine(name as AnomalyName, n));
   }
   for (const [spi, n] of Object.entries(head.esp_no_sa_by_spi)) out.push(`  esp_no_sa for spi ${spi}: ${n} packets (give keys with --esp-sa)`);
   write(out.join('\n'));
@@ -69,4 +69,12 @@ export function writeAnalyzeTable(head: Omit<AnalyzeDocument, 'flows'>, flowCoun
   for (const f of flows) write('\n\n' + renderFlow(f, ++n));
   if (flowCount === 0) write('\n\nno flow carried a valid PDM option' + (p.ipv6 > 0 ? ' (--all-flows lists the IPv6 flows)' : ''));
   write('\n');
+}
+
+/** The longest anomaly name: the summaries' name column is this wide, so every count lines up. */
+const ANOMALY_NAME_WIDTH = Math.max(...ANOMALY_NAMES.map((name) => name.length));
+
+/** One line of an anomaly summary (analyze's table, packets' stderr): name, count, meaning. */
+export function anomalyLine(name: AnomalyName, count: number): string {
+  return `  ${name.padEnd(ANOMALY_NAME_WIDTH)} ${String(count).padStart(9)}  ${ANOMALIES[name]}`;
 }

@@ -20,7 +20,9 @@ function check(f: Uint8Array, linkType = LINKTYPE_ETHERNET, capLen = f.length, w
 
 testNeeding('each independent probe meets its refusal; a good one is laid out to its payload', [PYTHON3], () => {
   for (const [name, f] of Object.entries(frames())) {
-    assert.equal(check(f), EXPECTED_REFUSAL[name], name);
+    // The PDM version is the reflector's check on the decoded option (reflector.ts); the framing
+    // of a PDMv2 probe is sound.
+    assert.equal(check(f), name === 'pdm_version_2' ? null : EXPECTED_REFUSAL[name], name);
     assert.ok(EXPECTED_REFUSAL[name] === null || EXPECTED_REFUSAL[name]! in REFUSALS);
   }
   const good = frames().good!;
@@ -71,5 +73,5 @@ testNeeding('truncations, every byte flipped, and seeded random bytes never thro
 });
 
 test('the refusal catalogue names each counter once, snake_case', () => {
-  for (const name of Object.keys(REFUSALS)) assert.match(name, /^[a-z]+(_[a-z]+)*$/);
+  for (const name of Object.keys(REFUSALS)) assert.match(name, /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/);
 });

@@ -25,6 +25,7 @@ export const REFUSALS = {
   own_address: 'source is one of this host\'s own addresses (spoofed: the reflector would answer itself)',
   from_reflector_port: 'source port is the reflector\'s own port: the packet is a reflector\'s reply',
   from_system_port: 'source port below 1024: a service (echo, DNS, NTP, …) that may answer a reply in turn',
+  pdm_version_2: 'the probe carries PDMv2: the reflector answers RFC 8250 PDM, whose 16-bit PSNLR cannot name a 32-bit PSN',
 } as const;
 
 export type RefusalName = keyof typeof REFUSALS;

@@ -159,7 +159,13 @@ export class PdmReflector {
       this.captureClock.noteCaptured(calibration, f.capTsUs);
       return;
     }
-    this.decoder.decode(f.frame, f.capLen, f.linkType, p);
+    this.decoder.decode(f.frame, f.capLen, f.linkType, p, f.wireLen);
+    // The decoder takes no PDM from a frame shorter than its Payload Length; a probe to our port
+    // is still counted as refused, not passed over in silence.
+    if (p.anomaly === 'ipv6_payload_length_exceeds_frame' && p.upperProto === IPPROTO_UDP && p.dstPort === this.cfg.port) {
+      this.stats.refused.bad_length++;
+      return;
+    }
     if (p.ipVersion !== 6 || p.upperProto !== IPPROTO_UDP || p.primaryPdm < 0 || p.espSpi >= 0) return;
     const hit = p.pdm[p.primaryPdm]!;
     if (p.srcPort === this.cfg.port) {
@@ -179,7 +185,7 @@ export class PdmReflector {
     if (p.dstPort !== this.cfg.port || p.upperPayloadLength < 0) return;
     if (f.linkType !== LINKTYPE_ETHERNET && f.linkType !== LINKTYPE_RAW) return;
     const layout = this.layout;
-    const refusal = refusalOf(f.frame, f.capLen, f.wireLen, f.linkType, this.policy, layout);
+    const refusal = hit.version !== 1 ? 'pdm_version_2' : refusalOf(f.frame, f.capLen, f.wireLen, f.linkType, this.policy, layout);
     if (refusal !== null) {
       this.stats.refused[refusal]++;
       return;

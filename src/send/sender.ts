@@ -232,9 +232,11 @@ export class PdmSender {
       return;
     }
     const p = this.pkt;
-    this.decoder.decode(f.frame, f.capLen, f.linkType, p);
+    this.decoder.decode(f.frame, f.capLen, f.linkType, p, f.wireLen);
     if (p.ipVersion !== 6 || p.upperProto !== IPPROTO_UDP || p.primaryPdm < 0 || p.espSpi >= 0) return;
     const hit = p.pdm[p.primaryPdm]!;
+    // The sender speaks RFC 8250 PDM; a PDMv2 packet is no answer to one of its probes.
+    if (hit.version !== 1) return;
     if (p.srcPort === this.cfg.srcPort && p.dstPort === this.cfg.dstPort &&
       sameAddr(p.addrBuf, p.srcOff, this.cfg.hop.src) && sameAddr(p.addrBuf, p.dstOff, this.cfg.hop.dst)) {
       // One of our own probes, as the kernel stamped it on the way out: its wire time replaces

@@ -34,6 +34,7 @@ export const EXPECTED_REFUSAL: Record<string, RefusalName | null> = {
   ipv6_length_long: 'bad_length',
   ipv6_length_short: 'bad_length',
   routing_segments_left: 'routing_segments_left',
+  pdm_version_2: 'pdm_version_2',
 };
 
 export interface ProbeArgs {

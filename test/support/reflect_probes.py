@@ -47,8 +47,16 @@ def pdm_dstopts(psn):
     return struct.pack('!BB', 17, 1) + opt + b'\x01\x00'
 
 
+def pdmv2_dstopts(psn):
+    # draft-ietf-ippm-encrypted-pdmv2-14, clear form: type 0x0F, length 22, Version 2 | Epoch 0,
+    # PSNTP 32, PSNLR 32, Global Pointer 32, ScaleDTLR, ScaleDTLS, Reserved 16, DeltaTLR, DeltaTLS;
+    # then PadN of 6 to the 8-octet boundary. Next header UDP, Hdr Ext Len 3.
+    opt = struct.pack('!BBHIIIBBHHH', 0x0F, 22, 2 << 12, psn, 0, 0, 0, 0, 0, 0, 0)
+    return struct.pack('!BB', 17, 3) + opt + b'\x01\x04' + b'\x00' * 4
+
+
 def build(src, dst, sport, dport, *, payload=b'PDMSprobe-test!!', routing=None, udp_len_delta=0,
-          checksum=None, pl_delta=0, trailer=b'', src_mac, dst_mac, psn=0x1234):
+          checksum=None, pl_delta=0, trailer=b'', src_mac, dst_mac, psn=0x1234, pdmv2=False):
     """Ethernet / IPv6 / [Routing type 0] / Destination Options [PDM] / UDP / payload."""
     udp_len = 8 + len(payload)
     final_dst = dst
@@ -61,7 +69,7 @@ def build(src, dst, sport, dport, *, payload=b'PDMSprobe-test!!', routing=None, 
         first = 43
         if segments_left > 0:
             final_dst = via  # the checksum is over the final destination (RFC 8200 §8.1)
-    ext += pdm_dstopts(psn)
+    ext += pdmv2_dstopts(psn) if pdmv2 else pdm_dstopts(psn)
     pseudo = src + final_dst + struct.pack('!I3xB', udp_len, 17)
     udp = struct.pack('!HHHH', sport, dport, udp_len + udp_len_delta, 0) + payload
     c = csum(pseudo + udp)
@@ -103,6 +111,7 @@ def cases(a):
         'ipv6_length_long': probe(pl_delta=8),
         'ipv6_length_short': probe(pl_delta=-4, trailer=b'\xee' * 4),
         'routing_segments_left': probe(routing=(1, other)),
+        'pdm_version_2': probe(pdmv2=True),
     }
     if a.own_other:
         out['own_address_other'] = probe(s=addr(a.own_other))

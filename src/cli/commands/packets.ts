@@ -1,13 +1,14 @@
 // `pdmscope packets FILE...`: every PDM option in the captures, one row per option, decoded.
 
 import type { Argv, CommandModule } from 'yargs';
-import { ANOMALIES, type AnomalyName } from '../../decode/anomalies.js';
+import type { AnomalyName } from '../../decode/anomalies.js';
 import { Decoder } from '../../decode/decode.js';
 import { DecodedPacket, type PdmHit } from '../../decode/packet.js';
 import { PacketCounters } from '../../metrics/counters.js';
 import { protoName } from '../../metrics/proto-names.js';
 import type { InputReport } from '../../metrics/types.js';
 import { pdmDeltaNs } from '../../wire/pdm.js';
+import { anomalyLine } from '../flow-format.js';
 import { inputsExitCode, readInputs, requireInputs } from '../input.js';
 import { Ipv6TextCache } from '../ipv6-text.js';
 import { stdout } from '../output.js';
@@ -108,7 +109,7 @@ export function summaryLines(counters: PacketCounters, inputs: InputReport[]): s
   const lines = [`packets: ${counters.total} read, ${counters.ipv6} IPv6, ${counters.withPdm} with PDM, ${counters.malformed} malformed` +
     (inputs.length > 1 ? ` (${inputs.length} files)` : '')];
   for (const [name, n] of Object.entries(counters.sortedAnomalies())) {
-    lines.push(`  ${name.padEnd(24)} ${String(n).padStart(9)}  ${ANOMALIES[name as AnomalyName]}`);
+    lines.push(anomalyLine(name as AnomalyName, n));
   }
   for (const [spi, n] of Object.entries(counters.espNoSaRecord())) lines.push(`  esp_no_sa spi ${spi}: ${n}`);
   return lines.join('\n') + '\n';
