@@ -273,6 +273,11 @@ export class Analyzer {
     return this.table.size;
   }
 
+  /** Flows ended because the table was full (live's Prometheus counter). */
+  get flowsEndedEarly(): number {
+    return this.table.endedEarly;
+  }
+
   /** A snapshot of open flows as reports, without ending them (live flushes). */
   snapshotOpen(): FlowRecord[] {
     const out: FlowRecord[] = [];

@@ -22,6 +22,7 @@ import { stdout } from '../output.js';
 import { parseDurationNs } from '../units.js';
 import { TOOL_VERSION } from '../version.js';
 import { FILTER_HELP, type CommonInputArgs, espOptions, inputOptions, openerFromArgs } from './common.js';
+import { maxFlowsFromArgs, maxFlowsOption, type MaxFlowsArgs } from './max-flows.js';
 
 type LiveFormat = 'table' | 'ndjson';
 
@@ -37,7 +38,7 @@ const DEFAULT_RING_MIB = 32;
 const ESP_SNAPLEN = 65535;
 const ESP_RING_MIB = 256;
 
-interface LiveArgs extends CommonInputArgs {
+interface LiveArgs extends CommonInputArgs, MaxFlowsArgs {
   interface: string;
   db: string | false;
   samples: boolean;
@@ -66,7 +67,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
   command: 'live',
   describe: 'capture on an interface and analyze PDM continuously; flows go to SQLite every few seconds',
   builder: (y: Argv<object>) =>
-    espOptions(inputOptions(y))
+    maxFlowsOption(espOptions(inputOptions(y)))
       .option('interface', { alias: 'i', type: 'string', demandOption: true, describe: 'interface to capture on (lo, eth0, any, …)' })
       .option('db', { type: 'string', default: './pdmscope.db', describe: 'SQLite store: one run of kind live that grows each flush (--no-db: do not store)' })
       .option('samples', { type: 'boolean', default: false, describe: 'also store every delay sample and PSN event' })
@@ -91,6 +92,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
     const flushMs = durationMs(args.flushInterval, '--flush-interval');
     const idleTimeoutUs = durationMs(args.idleTimeout, '--idle-timeout') * 1000;
     const stopAfterMs = args.duration === undefined ? null : durationMs(args.duration, '--duration');
+    const maxOpenFlows = maxFlowsFromArgs(args);
     if (!Number.isInteger(args.prometheusMaxFlows) || args.prometheusMaxFlows < 0) {
       throw new UserError('--prometheus-max-flows must be a whole number ≥ 0', EXIT_USAGE);
     }
@@ -122,7 +124,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
     try {
       session = new LiveSession({
         iface: args.interface, filter: args.filter, snapLen, bufferSizeBytes: Math.round(ringMiB * 1024 * 1024),
-        analyzer: { idleTimeoutUs, esp },
+        analyzer: { idleTimeoutUs, esp, maxFlows: maxOpenFlows },
         keepSamples: store !== null && args.samples,
         run: null,
         keepReports: table,
@@ -161,6 +163,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
           return renderPrometheus({
             packets: session.analyzer.counters.summary(), anomalies: session.analyzer.counters.sortedAnomalies(),
             kernelDropped: st.kernel.dropped, interfaceDropped: st.kernel.ifDropped, openFlows: st.openFlows,
+            flowsEndedEarly: session.analyzer.flowsEndedEarly,
             flows: session.openFlowReports,
           }, maxFlows);
         });
@@ -206,7 +209,8 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
           schema: ANALYZE_SCHEMA,
           inputs: [{ path: args.interface, packets: st.packets, link_types: [session.capture.linkType], format: 'pcap',
             complete: why.kind !== 'interface-gone', error: why.kind === 'interface-gone' ? 'interface disappeared' : null }],
-          packets: doc.packets, anomalies: doc.anomalies, esp_no_sa_by_spi: doc.esp_no_sa_by_spi, flows,
+          packets: doc.packets, anomalies: doc.anomalies, esp_no_sa_by_spi: doc.esp_no_sa_by_spi,
+          ...(doc.flow_table === undefined ? {} : { flow_table: doc.flow_table }), flows,
         }));
       }
       stdout.flush();
