@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import type { AnalyzeDocument, FlowReport } from '../src/metrics/types.js';
 import { openStore } from '../src/sink/store.js';
+import { inject, sleep, startLive, uniquePrefix } from '../src/live/testing.js';
+import { trafficFilter } from '../src/live/traffic.js';
 import { CLI, REPO, pdmscope } from './support/cli.js';
-import { type Prereq, testNeeding } from './support/prereq.js';
+import { type Prereq, ROOT, testNeeding } from './support/prereq.js';
 
 const PYTHON3: Prereq = { name: 'python3', available: () => existsSync('/usr/bin/python3') };
 const dir = mkdtempSync(join(tmpdir(), 'pdmscope-flow-bound-'));
@@ -87,3 +89,33 @@ await import(cli);
   // Measured: ~245 MB bounded, ~465 MB without a bound (the 300,000 flows held until the output).
   assert.ok(peakMb < 360, `peak RSS ${peakMb.toFixed(0)} MB with --max-flows 10000`);
 }, 60_000);
+
+testNeeding('live --max-flows: flows ended early are counted for Prometheus and stored at the flush', [ROOT], async () => {
+  const prefix = uniquePrefix();
+  const db = join(dir, 'live.db');
+  const live = startLive(['-i', 'lo', '--filter', trafficFilter(prefix), '--db', db, '--flush-interval', '200ms', '--snaplen', '512',
+    '--max-flows', '2', '--prometheus', '127.0.0.1:0']);
+  try {
+    const m = await live.waitFor(/Prometheus metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/);
+    await live.waitFor(/capturing on lo/);
+    // Three flows sent round-robin through a table of two: every packet ends the least recently seen flow.
+    const sent = inject({ iface: 'lo', prefix, flows: 3, exchanges: 20 });
+    await sleep(600);
+    const text = await (await fetch(m[1]!)).text();
+    const endedEarly = Number(/^pdmscope_flows_ended_early_total (\d+)$/m.exec(text)?.[1]);
+    assert.equal(endedEarly, sent.sent - 2, text);
+    assert.match(text, /^pdmscope_open_flows 2$/m);
+    live.child.kill('SIGINT');
+    assert.equal((await live.exited()).code, 0);
+  } finally {
+    live.child.kill('SIGKILL');
+  }
+  const store = openStore(db, { readonly: true });
+  try {
+    const flows = store.queryFlows({ runId: store.listRuns().at(-1)!.id, limit: 1000 });
+    assert.equal(flows.length, 120, 'one stored flow per packet, ended early or at the end');
+    assert.equal(flows.reduce((n, f) => n + packetsOf(f), 0), 120);
+  } finally {
+    store.close();
+  }
+});

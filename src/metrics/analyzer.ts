@@ -30,7 +30,7 @@ export interface AnalyzerOptions {
   /** Bound on flows open at once; a new flow in a full table ends the least recently seen one. */
   maxFlows: number;
   /**
-   * Where ended flows go once more than `maxFlows` of them wait for the end of the input (the
+   * Where ended flows go once `maxFlows / 2` of them wait for the end of the input (the
    * output is ordered by PDM packets, so they all wait): each is then kept as its finished
    * record outside the heap. Null: all stay in memory (live hands them over at every flush).
    */
@@ -81,11 +81,18 @@ export class FinishedFlows implements Iterable<FlowRecord> {
   /** The record of the i-th flow in output order (flows held in memory, or read back from the spill). */
   private readonly build: (i: number, withSketches: boolean) => FlowRecord;
   private readonly withSketches: boolean;
+  private readonly spill: FlowSpill | null;
 
-  constructor(length: number, build: (i: number, withSketches: boolean) => FlowRecord, withSketches: boolean) {
+  constructor(length: number, build: (i: number, withSketches: boolean) => FlowRecord, withSketches: boolean, spill: FlowSpill | null = null) {
     this.length = length;
     this.build = build;
     this.withSketches = withSketches;
+    this.spill = spill;
+  }
+
+  /** Lets go of the spill's file, if the analysis needed one; the flows cannot be read after. */
+  close(): void {
+    this.spill?.close();
   }
 
   /** Reports with their serialized sketches (when the analyzer keeps sketches), for the store. */
@@ -231,7 +238,7 @@ export class Analyzer {
       const e = order[i]!;
       return e < spilled ? this.spilledRecord(e) : this.record(flows[e - spilled]!, sk);
     };
-    return { head, flows: new FinishedFlows(order.length, build, withSketches) };
+    return { head, flows: new FinishedFlows(order.length, build, withSketches, this.spill) };
   }
 
   /** The table's bound and the flows it ended early (the analyze document's flow_table). */
@@ -265,6 +272,7 @@ export class Analyzer {
   finish(inputs: InputReport[]): { doc: AnalyzeDocument; flows: FlowRecord[] } {
     const { head, flows } = this.end(inputs);
     const records = [...flows];
+    flows.close();
     return { doc: { ...head, flows: records.map((r) => r.report) }, flows: records };
   }
 

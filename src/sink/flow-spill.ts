@@ -74,6 +74,7 @@ export class FileFlowSpill implements FlowSpill {
   get(index: number): FlowRecord {
     const at = this.offsets[index];
     if (at === undefined) throw new RangeError(`flow spill: no record ${index} of ${this.offsets.length}`);
+    if (this.fd < 0) throw new RangeError('flow spill: read after close');
     if (this.buffered > 0) this.flush();
     const size = (this.offsets[index + 1] ?? this.end) - at;
     if (at < this.windowAt || at + size > this.windowAt + this.windowBytes) this.readWindow(at, size, index);

@@ -43,5 +43,8 @@ export async function analyzeRead(
     analyzer.addFrame(frame, capLen, wireLen, tsUs, linkType, ++frameNumber);
   }, (lt) => { linkType = lt; });
   const input = { path, packets: summary.delivered, link_types: summary.linkTypes, format: summary.format, complete: summary.complete, error: summary.error };
-  return { doc: JSON.stringify(analyzer.finish([input]).doc), records, frames, delivered: summary.delivered, complete: summary.complete };
+  const { head, flows } = analyzer.end([input]);
+  const doc = JSON.stringify({ ...head, flows: [...flows.reports()] });
+  flows.close();
+  return { doc, records, frames, delivered: summary.delivered, complete: summary.complete };
 }

@@ -160,6 +160,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       }
       if (!args.quiet) process.stderr.write(`pdmscope: report written to ${args.report}\n`);
     }
+    result.flows.close();
     process.exitCode = inputsExitCode(result.head.inputs);
   },
 };
