@@ -53,3 +53,18 @@ test('analyze: packet records from the reader worker give the document addFrame 
   // The comparison must have had something to compare.
   assert.ok(flows > 300 && pdmPackets > 10_000, `${flows} flows, ${pdmPackets} PDM packets`);
 });
+
+test('analyze --max-flows: both reader paths end the same flows early and give the same document', async () => {
+  // A bound of 3 ends flows early in the simulated captures and the decode fixtures alike.
+  const viaRecords = new Map<string, string>();
+  for (const path of FILES) viaRecords.set(path, (await analyzeRead(path, 'worker', true, [], 3)).doc);
+  let endedEarly = 0;
+  for (const path of FILES) {
+    const here = await analyzeRead(path, 'thread', true, [], 3);
+    assert.equal(viaRecords.get(path), here.doc, path);
+    const doc = JSON.parse(here.doc) as { flow_table: { max_flows: number; ended_early: number } };
+    assert.equal(doc.flow_table.max_flows, 3);
+    endedEarly += doc.flow_table.ended_early;
+  }
+  assert.ok(endedEarly > 100, `${endedEarly} flows ended early`);
+});

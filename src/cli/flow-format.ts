@@ -64,6 +64,10 @@ export function writeAnalyzeTable(head: Omit<AnalyzeDocument, 'flows'>, flowCoun
     for (const [name, n] of anomalies) out.push(anomalyLine(name as AnomalyName, n));
   }
   for (const [spi, n] of Object.entries(head.esp_no_sa_by_spi)) out.push(`  esp_no_sa for spi ${spi}: ${n} packets (give keys with --esp-sa)`);
+  const table = head.flow_table;
+  if (table !== undefined && table.ended_early > 0) {
+    out.push(`flow table full: ${table.ended_early} flow${table.ended_early === 1 ? '' : 's'} ended early (least recently seen first; --max-flows ${table.max_flows})`);
+  }
   write(out.join('\n'));
   let n = 0;
   for (const f of flows) write('\n\n' + renderFlow(f, ++n));

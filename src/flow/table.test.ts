@@ -59,13 +59,77 @@ test('random inserts, lookups and expiries keep every live flow findable (probe-
   assert.equal(t.size + 0, [...t.all()].length);
 });
 
-test('the bound on flows ends the longest idle first', () => {
+test('the bound on flows ends the least recently seen first, one per new flow', () => {
   const ended: Flow[] = [];
   const t = new FlowTable({ idleTimeoutUs: 1e12, maxFlows: 100, onFlowEnd: (f) => ended.push(f) });
   for (let i = 0; i < 300; i++) t.lookup(key(i, 1000, 1, 2), i, i).lastTsUs = i;
-  assert.ok(t.size <= 101);
-  assert.ok(ended.length >= 199);
-  const newestEnded = Math.max(...ended.map((f) => f.lastTsUs));
-  const oldestLive = Math.min(...[...t.all()].map((f) => f.lastTsUs));
-  assert.ok(newestEnded < oldestLive, `${newestEnded} < ${oldestLive}`);
+  assert.equal(t.size, 100);
+  assert.equal(ended.length, 200);
+  assert.equal(t.endedEarly, 200);
+  assert.deepEqual(ended.map((f) => f.a3), Array.from({ length: 200 }, (_, i) => i), 'in the order they were last seen');
+  // A packet of either direction refreshes a flow: flow 200 is seen again, so 201 ends next.
+  t.lookup(key(1000, 200, 2, 1), 300, 300);
+  t.lookup(key(5000, 1000, 1, 2), 301, 301);
+  assert.equal(ended.at(-1)!.a3, 201);
+  assert.equal(t.endedEarly, 201);
+});
+
+test('idle expiry and the final flush do not count as ended early', () => {
+  const ended: Flow[] = [];
+  const t = new FlowTable({ idleTimeoutUs: 100, maxFlows: 2, onFlowEnd: (f) => ended.push(f) });
+  t.lookup(key(1, 9, 1, 2), 0, 1);
+  t.lookup(key(2, 9, 1, 2), 10, 2);
+  t.lookup(key(1, 9, 1, 2), 20, 3);
+  t.lookup(key(3, 9, 1, 2), 30, 4); // table full: flow 2 is the least recently seen
+  assert.equal(t.endedEarly, 1);
+  assert.equal(ended.at(-1)!.a3, 2);
+  t.lookup(key(4, 9, 1, 2), 500, 5); // flows 1 and 3 idle: ended by the timeout
+  assert.deepEqual(ended.map((f) => f.a3).sort(), [1, 2, 3]);
+  assert.equal(t.endedEarly, 1);
+  t.flush();
+  assert.equal(t.endedEarly, 1);
+  assert.equal(t.size, 0);
+});
+
+/**
+ * The reference: an array of open flow numbers, least recently seen first; a touch moves the
+ * flow to the end (O(n), obviously right), a new flow in a full table ends element 0.
+ */
+class ArrayLru {
+  readonly order: number[] = [];
+  readonly ended: number[] = [];
+  private readonly max: number;
+  constructor(max: number) { this.max = max; }
+  touch(id: number): void {
+    const i = this.order.indexOf(id);
+    if (i >= 0) this.order.splice(i, 1);
+    else if (this.order.length >= this.max) this.ended.push(this.order.shift()!);
+    this.order.push(id);
+  }
+}
+
+/** The client of a flow of the random test, whichever side sent first. */
+const SERVER = 100_000;
+const idOf = (f: Flow): number => (f.a3 === SERVER ? f.b3 : f.a3);
+
+test('the bound matches an array-based LRU on random sequences of flow touches', () => {
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    const rand = rng(seed);
+    const max = 1 + Math.floor(rand() * 40);
+    const universe = max + 1 + Math.floor(rand() * 80);
+    const ended: number[] = [];
+    const t = new FlowTable({ idleTimeoutUs: 1e12, maxFlows: max, onFlowEnd: (f) => ended.push(idOf(f)) });
+    const ref = new ArrayLru(max);
+    for (let i = 0; i < 20_000; i++) {
+      // Skewed: a few flows take most packets, as in real traffic.
+      const id = rand() < 0.5 ? Math.floor(rand() * 4) : Math.floor(rand() * universe);
+      const reverse = rand() < 0.5;
+      t.lookup(reverse ? key(SERVER, id, 443, id) : key(id, SERVER, id, 443), i, i);
+      ref.touch(id);
+    }
+    assert.deepEqual(ended, ref.ended, `seed ${seed}: flows ended early, in order`);
+    assert.equal(t.endedEarly, ref.ended.length);
+    assert.deepEqual([...t.all()].map(idOf).sort((a, b) => a - b), [...ref.order].sort((a, b) => a - b));
+    assert.ok(ref.ended.length > 100, `seed ${seed}: ${ref.ended.length} evictions`);
+  }
 });

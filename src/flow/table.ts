@@ -1,7 +1,8 @@
 // The flow table: bidirectional 5-tuple flows (gopacket-style symmetric key), or (src, dst, 50)
 // for ESP whose ports are hidden — SPIs ignored so a rekey never splits a flow (protocol.md §6.1).
 // The initiator is the sender of the first packet seen; an idle gap longer than the timeout ends a
-// flow and the next packet starts a new one.
+// flow and the next packet starts a new one. The table holds at most maxFlows flows: a new flow
+// in a full table first ends the least recently seen one (LRU, O(1) per packet).
 
 import type { DecodedPacket, EspPlacement } from '../decode/packet.js';
 import { IPPROTO_ESP, IPPROTO_ICMPV6 } from '../wire/ext-header.js';
@@ -33,6 +34,12 @@ export class Flow {
   pdmPacketsBA = 0;
   /** Metrics state, created on the first PDM packet. */
   metrics: FlowAttachment | null = null;
+  /**
+   * The table's recency list, threaded through the flows (no node objects, no Map re-insert per
+   * packet): the neighbour seen more recently and the one seen less recently; null at the ends.
+   */
+  newer: Flow | null = null;
+  older: Flow | null = null;
 
   constructor(id: number, hash: number, key: FlowKeyScratch, tsUs: number, frame: number) {
     this.id = id;
@@ -141,7 +148,7 @@ function matchesReverse(f: Flow, k: FlowKeyScratch): boolean {
 
 export interface FlowTableOptions {
   idleTimeoutUs: number;
-  /** The table never holds more than this many flows; the longest idle are ended first. */
+  /** The table never holds more than this many flows; a new flow in a full table ends the least recently seen. */
   maxFlows: number;
   /** Called when a flow ends (idle timeout, eviction, or the final flush). */
   onFlowEnd: (flow: Flow) => void;
@@ -158,6 +165,11 @@ export class FlowTable {
   private nextId = 0;
   private live = 0;
   private lastSweepTsUs = -Infinity;
+  /** Ends of the recency list: the flow of the latest packet, and the least recently seen flow. */
+  private newest: Flow | null = null;
+  private oldest: Flow | null = null;
+  /** Flows ended because the table was full (not by idle timeout or the final flush). */
+  endedEarly = 0;
   /** True after lookup() when the packet went from the initiator to the responder. */
   forward = true;
 
@@ -173,7 +185,7 @@ export class FlowTable {
 
   /** Finds or creates the flow of the key; sets `forward`. */
   lookup(k: FlowKeyScratch, tsUs: number, frame: number): Flow {
-    if (tsUs - this.lastSweepTsUs > this.opts.idleTimeoutUs / 4 || this.live > this.opts.maxFlows) this.sweep(tsUs);
+    if (tsUs - this.lastSweepTsUs > this.opts.idleTimeoutUs / 4) this.sweep(tsUs);
     const hash = flowHash(k);
     const slots = this.slots;
     let i = hash & this.mask;
@@ -185,24 +197,58 @@ export class FlowTable {
       else continue;
       if (tsUs - f.lastTsUs > this.opts.idleTimeoutUs) {
         this.removeAt(i);
+        this.unlink(f);
         this.opts.onFlowEnd(f);
         return this.insert(k, hash, tsUs, frame);
       }
       this.forward = forward;
+      if (f !== this.newest) {
+        // Most packets belong to the flow of the previous one; otherwise move f to the front.
+        this.unlink(f);
+        this.pushNewest(f);
+      }
       return f;
     }
     return this.insert(k, hash, tsUs, frame);
   }
 
   private insert(k: FlowKeyScratch, hash: number, tsUs: number, frame: number): Flow {
+    if (this.live >= this.opts.maxFlows) this.endOldest();
     if ((this.live + 1) * 2 > this.slots.length) this.grow();
     const flow = new Flow(this.nextId++, hash, k, tsUs, frame);
     let i = hash & this.mask;
     while (this.slots[i] !== null) i = (i + 1) & this.mask;
     this.slots[i] = flow;
     this.live++;
+    this.pushNewest(flow);
     this.forward = true;
     return flow;
+  }
+
+  /** The table is full: the least recently seen flow ends early, the way an idle one does. */
+  private endOldest(): void {
+    const f = this.oldest;
+    if (f === null) return;
+    this.remove(f);
+    this.endedEarly++;
+    this.opts.onFlowEnd(f);
+  }
+
+  private pushNewest(f: Flow): void {
+    f.older = this.newest;
+    f.newer = null;
+    if (this.newest !== null) this.newest.newer = f;
+    else this.oldest = f;
+    this.newest = f;
+  }
+
+  private unlink(f: Flow): void {
+    if (f.newer !== null) f.newer.older = f.older;
+    else this.newest = f.older;
+    if (f.older !== null) f.older.newer = f.newer;
+    else this.oldest = f.newer;
+    f.newer = null;
+    f.older = null;
   }
 
   private grow(): void {
@@ -242,10 +288,6 @@ export class FlowTable {
     const limit = nowUs - this.opts.idleTimeoutUs;
     const ended: Flow[] = [];
     for (const f of this.slots) if (f !== null && f.lastTsUs < limit) ended.push(f);
-    if (this.live - ended.length > this.opts.maxFlows) {
-      const rest = this.slots.filter((f): f is Flow => f !== null && f.lastTsUs >= limit).sort((a, b) => a.lastTsUs - b.lastTsUs);
-      ended.push(...rest.slice(0, this.live - ended.length - Math.floor(this.opts.maxFlows * 0.9)));
-    }
     for (const f of ended) this.remove(f);
     for (const f of ended) this.opts.onFlowEnd(f);
   }
@@ -256,6 +298,9 @@ export class FlowTable {
     this.slots = new Array<Flow | null>(1024).fill(null);
     this.mask = 1023;
     this.live = 0;
+    this.newest = null;
+    this.oldest = null;
+    for (const f of flows) f.newer = f.older = null; // an ended flow must not keep others alive
     for (const f of flows) this.opts.onFlowEnd(f);
   }
 
@@ -263,7 +308,9 @@ export class FlowTable {
     for (const f of this.slots) if (f !== null) yield f;
   }
 
+  /** Takes the flow out of the slots and the recency list. */
   private remove(flow: Flow): void {
+    this.unlink(flow);
     for (let i = flow.hash & this.mask; this.slots[i] !== null; i = (i + 1) & this.mask) {
       if (this.slots[i] === flow) {
         this.removeAt(i);

@@ -15,11 +15,26 @@ import {
   ANALYZE_SCHEMA, type AnalyzeDocument, type DurationStats, type FlowReport, type InputReport,
 } from './types.js';
 
+/**
+ * Flows open at once (`--max-flows`). A flow costs 0.27 KB of heap without PDM, 1.1 KB with one
+ * PDM packet, 3.6 KB with a thousand samples (bench/flow-bytes.ts), and half as many ended flows
+ * may wait in memory for the output besides (the rest go to a temporary file): 1.5 × 250,000
+ * flows stay under 1.4 GB, inside the ~2 GB heap V8 gives Node on an 8 GB machine (README,
+ * "Flow table bound").
+ */
+export const DEFAULT_MAX_FLOWS = 250_000;
+
 export interface AnalyzerOptions {
   /** A flow idle longer than this (capture time) ends; the next packet starts a new flow. */
   idleTimeoutUs: number;
-  /** Bound on flows held at once; the longest idle end first. */
+  /** Bound on flows open at once; a new flow in a full table ends the least recently seen one. */
   maxFlows: number;
+  /**
+   * Where ended flows go once `maxFlows / 2` of them wait for the end of the input (the
+   * output is ordered by PDM packets, so they all wait): each is then kept as its finished
+   * record outside the heap. Null: all stay in memory (live hands them over at every flush).
+   */
+  spill: (() => FlowSpill) | null;
   /** Also report IPv6 flows without PDM. */
   allFlows: boolean;
   esp: EspOpener | null;
@@ -29,8 +44,17 @@ export interface AnalyzerOptions {
 }
 
 export const DEFAULT_ANALYZER_OPTIONS: AnalyzerOptions = {
-  idleTimeoutUs: 120_000_000, maxFlows: 2_000_000, allFlows: false, esp: null, observer: null, keepSketches: true,
+  idleTimeoutUs: 120_000_000, maxFlows: DEFAULT_MAX_FLOWS, spill: null, allFlows: false, esp: null, observer: null, keepSketches: true,
 };
+
+/** Finished flow records kept outside the heap until the output is written (sink/flow-spill.ts). */
+export interface FlowSpill {
+  /** Keeps one record; records are numbered 0, 1, ... in the order put. */
+  put(record: FlowRecord): void;
+  /** Record `index`, read back. */
+  get(index: number): FlowRecord;
+  close(): void;
+}
 
 /** Serialized quantile sketches of a finished flow, for the store and cross-run merges. */
 export interface FlowSketches {
@@ -53,35 +77,38 @@ const EMPTY_STATS: DurationStats = { count: 0, min: null, mean: null, max: null,
  * store); each pass builds the reports again.
  */
 export class FinishedFlows implements Iterable<FlowRecord> {
-  private readonly flows: readonly Flow[];
-  private readonly build: (f: Flow, withSketches: boolean) => FlowRecord;
+  readonly length: number;
+  /** The record of the i-th flow in output order (flows held in memory, or read back from the spill). */
+  private readonly build: (i: number, withSketches: boolean) => FlowRecord;
   private readonly withSketches: boolean;
+  private readonly spill: FlowSpill | null;
 
-  constructor(flows: readonly Flow[], build: (f: Flow, withSketches: boolean) => FlowRecord, withSketches: boolean) {
-    this.flows = flows;
+  constructor(length: number, build: (i: number, withSketches: boolean) => FlowRecord, withSketches: boolean, spill: FlowSpill | null = null) {
+    this.length = length;
     this.build = build;
     this.withSketches = withSketches;
+    this.spill = spill;
   }
 
-  get length(): number {
-    return this.flows.length;
+  /** Lets go of the spill's file, if the analysis needed one; the flows cannot be read after. */
+  close(): void {
+    this.spill?.close();
   }
 
   /** Reports with their serialized sketches (when the analyzer keeps sketches), for the store. */
   *[Symbol.iterator](): Iterator<FlowRecord> {
-    for (const f of this.flows) yield this.build(f, this.withSketches);
+    for (let i = 0; i < this.length; i++) yield this.build(i, this.withSketches);
   }
 
   /** Reports only (no sketch serialization), for the output formats. */
   *reports(): IterableIterator<FlowReport> {
-    for (const f of this.flows) yield this.build(f, false).report;
+    for (let i = 0; i < this.length; i++) yield this.build(i, false).report;
   }
 
   /** The report of the i-th flow in output order. */
   report(i: number): FlowReport {
-    const f = this.flows[i];
-    if (f === undefined) throw new RangeError(`finished flows: no flow ${i} of ${this.flows.length}`);
-    return this.build(f, false).report;
+    if (!(i >= 0 && i < this.length)) throw new RangeError(`finished flows: no flow ${i} of ${this.length}`);
+    return this.build(i, false).report;
   }
 }
 
@@ -98,6 +125,15 @@ export class Analyzer {
   private readonly opts: AnalyzerOptions;
   /** Ended flows with their state; reports are built from it when asked for. */
   private ended: Flow[] = [];
+  /** Created at the first spill (opts.spill); holds the records of ended flows moved out of `ended`. */
+  private spill: FlowSpill | null = null;
+  /** Per spilled record, in put order: PDM packets and flow id (output order), low PSN starts and first frame (psn_low_start). */
+  private readonly spilledPdm: number[] = [];
+  private readonly spilledId: number[] = [];
+  private readonly spilledLowStarts: number[] = [];
+  private readonly spilledFirstFrame: number[] = [];
+  /** Set by end(): the final flush holds its flows in memory. */
+  private ending = false;
   /**
    * Reports already handed out by takeFinished (live) whose flows started at PSN 0 or 1: the
    * random-start finding, decided only at the end, is added to those very objects.
@@ -171,6 +207,8 @@ export class Analyzer {
    * one at a time as they are consumed (analyze on 100,000 flows).
    */
   end(inputs: InputReport[]): { head: AnalyzeHead; flows: FinishedFlows } {
+    // The flows still open stay in memory (at most maxFlows): spilling them only to read them back costs time.
+    this.ending = true;
     this.table.flush();
     this.decideLowStarts();
     const flows = this.ended
@@ -183,20 +221,69 @@ export class Analyzer {
       packets: this.counters.summary(),
       anomalies: this.counters.sortedAnomalies(),
       esp_no_sa_by_spi: this.counters.espNoSaRecord(),
+      flow_table: this.flowTable(),
     };
-    return { head, flows: new FinishedFlows(flows, (f, withSketches) => this.record(f, withSketches), this.opts.keepSketches) };
+    const withSketches = this.opts.keepSketches;
+    if (this.spill === null) {
+      return { head, flows: new FinishedFlows(flows.length, (i, sk) => this.record(flows[i]!, sk), withSketches) };
+    }
+    // Spilled records and held flows merged in output order: entry e < spilled is record e of
+    // the spill, else flows[e - spilled].
+    const spilled = this.spilledId.length;
+    const pdmOf = (e: number): number => (e < spilled ? this.spilledPdm[e]! : pdmTotal(flows[e - spilled]!));
+    const idOf = (e: number): number => (e < spilled ? this.spilledId[e]! : flows[e - spilled]!.id);
+    const order = Array.from({ length: spilled + flows.length }, (_, e) => e)
+      .sort((x, y) => pdmOf(y) - pdmOf(x) || idOf(x) - idOf(y));
+    const build = (i: number, sk: boolean): FlowRecord => {
+      const e = order[i]!;
+      return e < spilled ? this.spilledRecord(e) : this.record(flows[e - spilled]!, sk);
+    };
+    return { head, flows: new FinishedFlows(order.length, build, withSketches, this.spill) };
+  }
+
+  /** The table's bound and the flows it ended early (the analyze document's flow_table). */
+  flowTable(): { max_flows: number; ended_early: number } {
+    return { max_flows: this.opts.maxFlows, ended_early: this.table.endedEarly };
+  }
+
+  /** Spilled record `e` as record() would build it now: with psn_low_start if the end decided it. */
+  private spilledRecord(e: number): FlowRecord {
+    const record = this.spill!.get(e);
+    const low = this.lowStartMessage === null ? 0 : this.spilledLowStarts[e]!;
+    if (low > 0) record.report.findings.push({ code: 'psn_low_start', message: this.lowStartMessage!, count: low, first_frame: this.spilledFirstFrame[e]! });
+    return record;
+  }
+
+  /** Moves the held ended flows out of the heap (opts.spill), as the records they will be output as. */
+  private spillEnded(): void {
+    const spill = this.spill ??= this.opts.spill!();
+    for (const f of this.ended) {
+      // lowStartMessage is still null: psn_low_start is added when the record is read back.
+      spill.put(this.record(f, this.opts.keepSketches));
+      this.spilledPdm.push(pdmTotal(f));
+      this.spilledId.push(f.id);
+      this.spilledLowStarts.push(lowStartsOf(f));
+      this.spilledFirstFrame.push(f.firstFrame);
+    }
+    this.ended = [];
   }
 
   /** Ends all flows and builds the whole analyze/1 document (small captures, live, tests). */
   finish(inputs: InputReport[]): { doc: AnalyzeDocument; flows: FlowRecord[] } {
     const { head, flows } = this.end(inputs);
     const records = [...flows];
+    flows.close();
     return { doc: { ...head, flows: records.map((r) => r.report) }, flows: records };
   }
 
   /** Flows currently open (live status). */
   get openFlows(): number {
     return this.table.size;
+  }
+
+  /** Flows ended because the table was full (live's Prometheus counter). */
+  get flowsEndedEarly(): number {
+    return this.table.endedEarly;
   }
 
   /** A snapshot of open flows as reports, without ending them (live flushes). */
@@ -231,6 +318,8 @@ export class Analyzer {
     const pdm = f.metrics as FlowPdm | null;
     if (pdm !== null) this.seenStarts += pdm.startPsns().length;
     this.lowStartCount += lowStartsOf(f);
+    // At most maxFlows open and maxFlows / 2 ended flows in memory (DEFAULT_MAX_FLOWS).
+    if (this.opts.spill !== null && !this.ending && this.ended.length >= Math.max(1, Math.floor(this.opts.maxFlows / 2))) this.spillEnded();
   }
 
   private record(f: Flow, withSketches: boolean): FlowRecord {

@@ -95,7 +95,15 @@ export interface AnalyzeDocument {
   anomalies: AnomalyCounts;
   /** esp_no_sa broken down by SPI (hex string → packets). */
   esp_no_sa_by_spi: Record<string, number>;
+  /** The flow table's bound and the flows it ended early (analyze; absent in stored runs). */
+  flow_table?: FlowTableReport;
   flows: FlowReport[];
+}
+
+/** `max_flows` flows at most are open at once; `ended_early` were ended because the table was full. */
+export interface FlowTableReport {
+  max_flows: number;
+  ended_early: number;
 }
 
 /** One delay sample, for `--samples` storage and the report's time series. */

@@ -114,3 +114,10 @@ test('the server answers GET /metrics with the exposition content type, 404 else
     a.close();
   }
 });
+
+test('flows ended early by --max-flows are a counter next to the open flows gauge', () => {
+  const lines = assertParses(renderPrometheus({ ...snap([flow(0, 3)], {}), flowsEndedEarly: 42 }));
+  assert.ok(lines.includes('# TYPE pdmscope_flows_ended_early_total counter'));
+  assert.ok(lines.includes('pdmscope_flows_ended_early_total 42'));
+  assert.ok(!renderPrometheus(snap([flow(0, 3)], {})).includes('ended_early'), 'absent when not given');
+});

@@ -19,6 +19,8 @@ export interface PrometheusSnapshot {
   kernelDropped: number;
   interfaceDropped: number;
   openFlows: number;
+  /** Flows ended because the flow table was full (--max-flows); absent: not exported. */
+  flowsEndedEarly?: number;
   /** Flows to export per-flow series for (the top maxFlows by PDM packets are kept). */
   flows: readonly FlowReport[];
 }
@@ -82,6 +84,9 @@ export function renderPrometheus(s: PrometheusSnapshot, maxFlows = DEFAULT_MAX_E
   one('pdmscope_kernel_drops_total', 'counter', 'Packets the kernel dropped for lack of capture buffer space (pcap_stats ps_drop).', s.kernelDropped);
   one('pdmscope_interface_drops_total', 'counter', 'Packets dropped by the interface or driver, where reported (pcap_stats ps_ifdrop).', s.interfaceDropped);
   one('pdmscope_open_flows', 'gauge', 'Flows currently open in the flow table.', s.openFlows);
+  if (s.flowsEndedEarly !== undefined) {
+    one('pdmscope_flows_ended_early_total', 'counter', 'Flows ended early because the flow table was full (--max-flows): the least recently seen first.', s.flowsEndedEarly);
+  }
 
   // The bound: the top maxFlows flows by PDM packets. Two flows with equal labels (the same
   // addresses, ports and protocol, e.g. ESP read outside and inside) would make the exposition

@@ -6,6 +6,7 @@ import { EspPreOpen } from '../../src/capture/esp-preopen.js';
 import { readCaptureFile, type ReaderMode } from '../../src/capture/offline.js';
 import type { EspSaRecord } from '../../src/crypto/sa-file.js';
 import { Analyzer } from '../../src/metrics/analyzer.js';
+import { FileFlowSpill } from '../../src/sink/flow-spill.js';
 
 export interface AnalyzeRead {
   /** JSON of the analyze/1 document. */
@@ -17,10 +18,18 @@ export interface AnalyzeRead {
   complete: boolean;
 }
 
-/** `espNull`: the ESP-NULL heuristic (analyze's default); `keys`: ESP SA records. */
-export async function analyzeRead(path: string, reader: ReaderMode, espNull: boolean, keys: readonly EspSaRecord[] = []): Promise<AnalyzeRead> {
+/**
+ * `espNull`: the ESP-NULL heuristic (analyze's default); `keys`: ESP SA records; `maxFlows`: the
+ * flow table's bound, with ended flows spilled to a temporary file as analyze does.
+ */
+export async function analyzeRead(
+  path: string, reader: ReaderMode, espNull: boolean, keys: readonly EspSaRecord[] = [], maxFlows?: number,
+): Promise<AnalyzeRead> {
   const esp = espNull || keys.length > 0 ? new EspPreOpen(keys, { nullHeuristic: espNull }) : null;
-  const analyzer = new Analyzer({ allFlows: true, esp: esp?.opener ?? null, keepSketches: false });
+  const analyzer = new Analyzer({
+    allFlows: true, esp: esp?.opener ?? null, keepSketches: false,
+    ...(maxFlows === undefined ? {} : { maxFlows, spill: () => new FileFlowSpill() }),
+  });
   let frameNumber = 0;
   let records = 0;
   let frames = 0;
@@ -34,5 +43,8 @@ export async function analyzeRead(path: string, reader: ReaderMode, espNull: boo
     analyzer.addFrame(frame, capLen, wireLen, tsUs, linkType, ++frameNumber);
   }, (lt) => { linkType = lt; });
   const input = { path, packets: summary.delivered, link_types: summary.linkTypes, format: summary.format, complete: summary.complete, error: summary.error };
-  return { doc: JSON.stringify(analyzer.finish([input]).doc), records, frames, delivered: summary.delivered, complete: summary.complete };
+  const { head, flows } = analyzer.end([input]);
+  const doc = JSON.stringify({ ...head, flows: [...flows.reports()] });
+  flows.close();
+  return { doc, records, frames, delivered: summary.delivered, complete: summary.complete };
 }

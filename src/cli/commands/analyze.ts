@@ -14,10 +14,12 @@ import { durationArgNs, durationOption } from '../options.js';
 import { FILTER_HELP, type CommonInputArgs, espOptions, espSetupFromArgs, inputOptions } from './common.js';
 import { SampleColumns } from '../../sink/sample-columns.js';
 import { storeAnalyzeRun, storeOptions, type StoreArgs } from './store-options.js';
+import { FileFlowSpill } from '../../sink/flow-spill.js';
+import { maxFlowsFromArgs, maxFlowsOption, type MaxFlowsArgs } from './max-flows.js';
 
 type Format = 'table' | 'json' | 'ndjson' | 'csv';
 
-interface AnalyzeArgs extends CommonInputArgs, StoreArgs {
+interface AnalyzeArgs extends CommonInputArgs, StoreArgs, MaxFlowsArgs {
   files: string[];
   format: Format;
   allFlows: boolean;
@@ -38,7 +40,10 @@ export interface AnalysisResult {
 /** Reads the captures through one Analyzer; keeps samples only when asked. */
 export async function analyzeFiles(
   files: string[],
-  opts: { filter?: string | undefined; allFlows: boolean; idleTimeoutUs: number; keepSamples: boolean; keepSketches: boolean; args: CommonInputArgs; progress?: Progress },
+  opts: {
+    filter?: string | undefined; allFlows: boolean; idleTimeoutUs: number; maxFlows?: number; keepSamples: boolean; keepSketches: boolean;
+    args: CommonInputArgs; progress?: Progress;
+  },
 ): Promise<AnalysisResult> {
   // Columns, not an array of objects: millions of long-lived objects make every GC copy them.
   const samples = opts.keepSamples ? new SampleColumns(1 << 16) : null;
@@ -51,6 +56,8 @@ export async function analyzeFiles(
   const analyzer = new Analyzer({
     idleTimeoutUs: opts.idleTimeoutUs, allFlows: opts.allFlows, esp: esp.opener, observer,
     keepSketches: opts.keepSketches,
+    // Ended flows beyond the bound wait for the output in a temporary file, not the heap.
+    ...(opts.maxFlows === undefined ? {} : { maxFlows: opts.maxFlows }), spill: () => new FileFlowSpill(),
   });
   const progress = opts.progress;
   const inputs = await readInputs(files, opts.filter, (frame, capLen, wireLen, tsUs, linkType, frameNumber, fileIndex) => {
@@ -110,7 +117,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
   command: 'analyze <files..>',
   describe: 'flows, server delay, round-trip delay and total from the PDM options in captures',
   builder: (y: Argv<object>) =>
-    storeOptions(espOptions(inputOptions(y)))
+    maxFlowsOption(storeOptions(espOptions(inputOptions(y))))
       .positional('files', { type: 'string', array: true, demandOption: true, describe: 'pcap or pcapng files, read in order as one capture' })
       .option('format', { choices: ['table', 'json', 'ndjson', 'csv'] as const, default: 'table' as Format, describe: 'output format (json: schema pdmscope.analyze/1)' })
       .option('all-flows', { type: 'boolean', default: false, describe: 'also list IPv6 flows without PDM' })
@@ -124,12 +131,13 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
   handler: async (args) => {
     const files = requireInputs(args.files);
     const idleTimeoutUs = durationArgNs(args.idleTimeout, 'idle-timeout') / 1000;
+    const maxFlows = maxFlowsFromArgs(args);
     const store = args.db !== false;
     const keepSamples = (store && args.samples) || args.report !== undefined;
     const progress = !args.quiet && process.stderr.isTTY ? new Progress(files) : undefined;
     const started = Date.now();
     const result = await analyzeFiles(files, {
-      filter: args.filter, allFlows: args.allFlows, idleTimeoutUs, keepSamples, keepSketches: store, args, ...(progress ? { progress } : {}),
+      filter: args.filter, allFlows: args.allFlows, idleTimeoutUs, maxFlows, keepSamples, keepSketches: store, args, ...(progress ? { progress } : {}),
     });
     writeAnalyzeOutput(result.head, result.flows, args.format);
     if (store) {
@@ -151,6 +159,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       }
       if (!args.quiet) process.stderr.write(`pdmscope: report written to ${args.report}\n`);
     }
+    result.flows.close();
     process.exitCode = inputsExitCode(result.head.inputs);
   },
 };

@@ -23,6 +23,7 @@ import { afterMs, everyMs, type LongTimer } from '../long-timer.js';
 import { durationArgNs, durationOption, optionNeeds } from '../options.js';
 import { TOOL_VERSION } from '../version.js';
 import { FILTER_HELP, type CommonInputArgs, espOptions, inputOptions, openerFromArgs } from './common.js';
+import { maxFlowsFromArgs, maxFlowsOption, type MaxFlowsArgs } from './max-flows.js';
 
 type LiveFormat = 'table' | 'ndjson';
 
@@ -49,7 +50,7 @@ function espSnapLen(iface: string): number {
   return mtu === null ? ESP_MAX_SNAPLEN : Math.max(DEFAULT_SNAPLEN, Math.min(ESP_MAX_SNAPLEN, mtu + ESP_LINK_ROOM));
 }
 
-interface LiveArgs extends CommonInputArgs {
+interface LiveArgs extends CommonInputArgs, MaxFlowsArgs {
   interface: string;
   db: string | false;
   samples: boolean;
@@ -81,7 +82,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
   command: 'live',
   describe: 'capture on an interface and analyze PDM continuously; flows go to SQLite every few seconds',
   builder: (y: Argv<object>) =>
-    espOptions(inputOptions(y))
+    maxFlowsOption(espOptions(inputOptions(y)))
       .option('interface', { alias: 'i', type: 'string', demandOption: true, describe: 'interface to capture on (lo, eth0, any, …)' })
       .option('db', { type: 'string', default: './pdmscope.db', describe: 'SQLite store: one run of kind live that grows each flush (--no-db: do not store)' })
       .option('samples', { type: 'boolean', default: false, describe: 'also store every delay sample and PSN event' })
@@ -109,6 +110,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
     const flushMs = durationMs(args.flushInterval, 'flush-interval');
     const idleTimeoutUs = durationMs(args.idleTimeout, 'idle-timeout') * 1000;
     const stopAfterMs = args.duration === undefined ? null : durationMs(args.duration, 'duration');
+    const maxOpenFlows = maxFlowsFromArgs(args);
     const prometheusMaxFlows = args.prometheusMaxFlows ?? DEFAULT_MAX_EXPORTED_FLOWS;
     if (!Number.isInteger(prometheusMaxFlows) || prometheusMaxFlows < 0) {
       throw new UserError('--prometheus-max-flows must be a whole number ≥ 0', EXIT_USAGE);
@@ -138,7 +140,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
     try {
       session = new LiveSession({
         iface: args.interface, filter: args.filter, snapLen, bufferSizeBytes: Math.round(ringMiB * 1024 * 1024),
-        analyzer: { idleTimeoutUs, esp },
+        analyzer: { idleTimeoutUs, esp, maxFlows: maxOpenFlows },
         keepSamples: store !== null && args.samples,
         run: null,
         keepReports: table,
@@ -177,6 +179,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
           return renderPrometheus({
             packets: session.analyzer.counters.summary(), anomalies: session.analyzer.counters.sortedAnomalies(),
             kernelDropped: st.kernel.dropped, interfaceDropped: st.kernel.ifDropped, openFlows: st.openFlows,
+            flowsEndedEarly: session.analyzer.flowsEndedEarly,
             flows: session.openFlowReports,
           }, maxFlows);
         });
@@ -223,7 +226,8 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
           schema: ANALYZE_SCHEMA,
           inputs: [{ path: args.interface, packets: st.packets, link_types: [session.capture.linkType], format: 'pcap',
             complete: why.kind !== 'interface-gone', error: why.kind === 'interface-gone' ? 'interface disappeared' : null }],
-          packets: doc.packets, anomalies: doc.anomalies, esp_no_sa_by_spi: doc.esp_no_sa_by_spi, flows,
+          packets: doc.packets, anomalies: doc.anomalies, esp_no_sa_by_spi: doc.esp_no_sa_by_spi,
+          ...(doc.flow_table === undefined ? {} : { flow_table: doc.flow_table }), flows,
         }));
       }
       stdout.flush();
