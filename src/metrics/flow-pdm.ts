@@ -355,7 +355,7 @@ export class FlowPdm {
     }
 
     const deltaLastRecvNs = hit.deltaLastRecv * NS_PER_UNIT[hit.scaleDtlr]!;
-    // Fresh-sample rule (protocol.md §4): only the first packet after a receive carries new
+    // Fresh-sample rule (docs/protocol.md §4.1): only the first packet after a receive carries new
     // deltas; passively, its PSNLR differs from the previous packet's in this direction.
     // After a packet that carried no state (PSNLR 0, zero deltas: nothing received yet), a
     // PSNLR of 0 is a genuine PSN, so any state at all marks the first packet after a receive.
@@ -413,7 +413,7 @@ export class FlowPdm {
     if (answer < 0) return;
     const peerDelayNs = slotDeltaLastRecvNs(r, answer);
     // DeltaTLS runs from this sender's previous send; the answer must be to that very packet,
-    // or the RTD would be understated (protocol.md §4, recommendation).
+    // or the RTD would be understated (docs/protocol.md §4.2).
     const previousPsn = psnAhead(psn, 1, bits);
     if (peerDelayNs <= 0 || (wide === null ? slotPsnLastRecv(r, answer) : wide[wideSlot(answer) + 1]!) !== previousPsn) return;
     const rtdNs = totalNs - peerDelayNs;

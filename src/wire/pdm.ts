@@ -18,7 +18,7 @@ export const PDM_OPTION_TYPE = 0x0f;
 export const PDM_DATA_LENGTH = 10;
 /** Whole option, Type and Length included. */
 export const PDM_OPTION_LENGTH = 12;
-/** Data lengths seen in draft-ietf-ippm-encrypted-pdmv2 revisions (protocol.md §7). */
+/** Data lengths seen in draft-ietf-ippm-encrypted-pdmv2 revisions (docs/protocol.md §7). */
 export const PDMV2_DRAFT_DATA_LENGTHS: readonly number[] = [18, 22, 34];
 /** PDMv2 clear form (draft-ietf-ippm-encrypted-pdmv2-14 §3.1): Opt Data Len 22, Version 2. */
 export const PDMV2_DATA_LENGTH = 22;
