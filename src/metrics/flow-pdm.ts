@@ -197,7 +197,7 @@ function newEpoch(r: number[], so: number, wide: number[] | null): void {
 }
 
 /**
- * PDMv2 (draft-ietf-ippm-encrypted-pdmv2-14 §3.1) PSNs are 32 bits: a slot's packet word keeps
+ * PDMv2 (draft-ietf-ippm-encrypted-pdmv2-14 §7) PSNs are 32 bits: a slot's packet word keeps
  * only their low 16 bits, so a flow that has seen a PDMv2 packet keeps them exactly in a second
  * array, `wide` (RFC 8250 flows never allocate it): each sender's PDM version (1 or 2; PSN
  * arithmetic is modulo 2^16 or 2^32 by it), each sender's previous PSNLR, then PSNTP and PSNLR

@@ -99,7 +99,7 @@ test('zero and negative durations encode as no sample', () => {
   assert.deepEqual(encodePdmDeltaNs(-5n), { delta: 0, scale: 0 });
 });
 
-// draft-ietf-ippm-encrypted-pdmv2-14 §3.1, the clear form
+// draft-ietf-ippm-encrypted-pdmv2-14 §7, the clear form
 //  0                   1                   2                   3
 //  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
 // +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
