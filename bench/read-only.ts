@@ -1,8 +1,8 @@
 // Bench helper: read a capture through the capture adapter, optionally decoding each frame.
 // Prints on stdout the time from asking for the file (header check, libpcap open, the reader
 // thread's start when there is one) to the last packet delivered and decoded, so the bench can
-// give the rate of reading itself next to the process's start-to-exit time (native.md §1.9
-// measures libpcap's throughput the same way).
+// give the rate of reading itself next to the process's start-to-exit time (native-notes/node_pcap.md
+// §3.7 measures libpcap's throughput the same way).
 import { readCaptureFile } from '../src/capture/offline.js';
 import { Decoder } from '../src/decode/decode.js';
 import { DecodedPacket } from '../src/decode/packet.js';

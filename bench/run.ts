@@ -113,7 +113,7 @@ if (want('read')) {
   const readOnly = join(ROOT, 'dist/bench/read-only.js');
   const here = { PDMSCOPE_READER: 'thread' };
   // Wall time from process start (Node alone takes ~0.1 s to start here) and, after it, the rate
-  // from asking for the file to the last packet: the figure native.md §1.9 and issue 3 quote.
+  // from asking for the file to the last packet: the figure native-notes/node_pcap.md §3.7 and issue 3 quote.
   const readOnlyRow = (what: string, args: string[], env: Record<string, string> = {}): void => {
     const t = best(3, () => timed(['node', readOnly, c1m.path, ...args], env, true));
     row(what, c1m.packets, t, readRate(c1m.packets, t));

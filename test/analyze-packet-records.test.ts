@@ -3,7 +3,7 @@
 // Analyzer takes them with addRecord. The analyze/1 document must be exactly the one addFrame
 // builds from the frames in this thread, for every fixture: links, extension-header chains,
 // fragments, malformed packets, ESP-NULL and closed ESP, and the simulated flows.
-// Worker reads come first: once this thread loads node_pcap no worker can (native.md §1.8).
+// Worker reads come first: once this thread loads node_pcap no worker can (native-notes/node_pcap.md §3.5).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

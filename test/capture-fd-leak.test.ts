@@ -1,4 +1,4 @@
-// node_pcap never calls pcap_close at the end of an offline file (native.md §1.7): every session
+// node_pcap never calls pcap_close at the end of an offline file (native-notes/node_pcap.md #1): every session
 // leaked its descriptor. readCaptureFile frees the handle; this test fails if descriptors grow.
 
 import assert from 'node:assert/strict';

@@ -1,7 +1,7 @@
 // The node_pcap offline adapter, libpcap in a worker thread (frame-ring.ts): the shared reader
 // cases, then what only the worker has — ring wrap-around, a stop while the writer is blocked,
 // ESP opened in the worker, the choice of reader. Only that last test loads node_pcap in this
-// thread; after it no worker can (native.md §1.8), so it stays last.
+// thread; after it no worker can (native-notes/node_pcap.md §3.5), so it stays last.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -128,7 +128,7 @@ test('worker: auto reads small files here and large ones in the worker; PDMSCOPE
   } finally {
     delete process.env['PDMSCOPE_READER'];
   }
-  // Once this thread has loaded node_pcap, no worker can (native.md §1.8): every read stays here.
+  // Once this thread has loaded node_pcap, no worker can (native-notes/node_pcap.md §3.5): every read stays here.
   const here = await read(small, 'auto');
   assert.equal(here.s.reader, 'thread');
   assert.equal(here.s.complete, true);

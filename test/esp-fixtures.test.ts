@@ -223,7 +223,7 @@ test('decrypt + decode rate (AES-GCM-16, AES-CBC + HMAC-SHA-256) — a rough fig
 });
 
 // ---------------------------------------------------------------------------------------------
-// tshark as the oracle (protocol.md §8.3): the same SA lines, given as -o uat:esp_sa records.
+// tshark as the oracle (docs/protocol.md §8.4): the same SA lines, given as -o uat:esp_sa records.
 
 interface TsharkRow { spi: number; icvGood: string; psn: string }
 

@@ -1,7 +1,7 @@
 // ESP opened in the reader worker (capture/esp-preopen.ts) against ESP opened in the decoding
 // thread: `analyze` and `packets` must print the same documents, byte for byte, for every ESP
 // fixture. The CLI runs as a child process per mode, so node_pcap is loaded by one thread only
-// (native.md §1.8).
+// (native-notes/node_pcap.md §3.5).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -59,7 +59,7 @@ testNeeding('live on lo: the stored run grows during capture and matches analyze
     const sent = inject(spec);
     assert.equal(sent.sent, trafficPackets(spec));
     await sleep(900);
-    // Visible while the capture goes on (WAL readers do not block the writer, native.md §4.4).
+    // Visible while the capture goes on (WAL readers do not block the writer, native-notes/better-sqlite3.md §3).
     const during = storedFlows(db);
     assert.equal(during.status, 'in_progress');
     assert.equal(during.flows.length, 3);
@@ -124,7 +124,7 @@ testNeeding('SIGINT: everything seen is stored, exit within 2 s, busy or idle', 
     live.child.kill('SIGKILL');
   }
 
-  // Idle: nothing matches the filter, so node_pcap's close() cannot release the handle (§1.7).
+  // Idle: nothing matches the filter, so node_pcap's close() cannot release the handle (native-notes/node_pcap.md #9).
   const idle = startLive(['-i', 'lo', '--filter', trafficFilter(uniquePrefix()), '--db', join(dir, 'idle.db')]);
   try {
     await idle.waitFor(/capturing on lo/);

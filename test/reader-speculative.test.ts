@@ -1,7 +1,7 @@
 // A read started before the CLI asks for it (capture/reader-prewarm.ts startSpeculativeRead,
 // used by main.ts for `analyze` on a large file): used only when the read asked for is exactly
 // the one started, stopped and waited for otherwise, never left to hang or to hold node_pcap
-// while this thread loads it (native.md §1.8). Worker reads first, the one thread read last.
+// while this thread loads it (native-notes/node_pcap.md §3.5). Worker reads first, the one thread read last.
 
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';

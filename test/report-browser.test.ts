@@ -1,4 +1,4 @@
-// The HTML report in Debian's headless Chromium (native.md §9), driven by playwright-core; never
+// The HTML report in Debian's headless Chromium (docs/architecture.md §7), driven by playwright-core; never
 // `npx playwright install`. Renders a generated 3-flow document (100,000 samples per metric in one
 // flow, one flow without samples), checks for errors, painted charts and table sorting, keeps a
 // screenshot at test-output/report.png and prints render timings.

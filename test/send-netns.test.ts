@@ -114,7 +114,7 @@ testNeeding('send and reflect across two network namespaces: delays, tshark, PSN
     // Linux stamps a packet once, for every capture, only while some socket has asked for
     // receive timestamps (net_enable_timestamp); otherwise each capture stamps the packet when
     // it gets to it, and two captures of one packet differed by up to 100 µs on a loaded host
-    // (native-notes/cap.md). Hold such a socket so "the capture timestamp" is one number.
+    // (native-notes/cap.md §5). Hold such a socket so "the capture timestamp" is one number.
     const stamper = spawn('/usr/bin/python3', ['-c',
       'import socket,sys\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_SOCKET,35,1)\nprint("ready",flush=True)\nsys.stdin.read()'],
     { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -241,7 +241,7 @@ testNeeding('send and reflect across two network namespaces: delays, tshark, PSN
     assert.ok(maxDtls <= 50, `DeltaTLS vs capture timestamps: ${describe(dtlsErrUs)}`);
     // DeltaTLR ends at the send it is encoded for; the kernel stamps that send a little later,
     // and on a loaded virtual machine now and then much later (the CPU taken away inside the
-    // system call). Each end sees its own sends stamped (the same stamp as tcpdump's, §5) and
+    // system call). Each end sees its own sends stamped (the same stamp as tcpdump's, native-notes/cap.md §5) and
     // counts those off by over 50 µs: every error clearly over the bound (55 µs, for the µs
     // stamps and a window minimum that may move) must be one of those, and they must be rare.
     const dtlrOver = dtlrErrUs.filter((e) => Math.abs(e) > 50).length;

@@ -1,7 +1,7 @@
 // A single-producer, single-consumer ring of captured frames in a SharedArrayBuffer, so that
 // libpcap can read a file in a worker thread while the calling thread decodes and analyzes:
-// node_pcap's per-packet C++→JS delivery then runs on the second core (native.md §1.8 allows the
-// addon in exactly one thread).
+// node_pcap's per-packet C++→JS delivery then runs on the second core (native-notes/node_pcap.md §3.5
+// allows the addon in exactly one thread).
 //
 // The ring is a row of chunks. The writer fills one chunk with records and publishes it whole;
 // the reader takes whole chunks. Threads meet once per chunk (thousands of frames), never per

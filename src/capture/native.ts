@@ -1,7 +1,7 @@
 // Typed access to node_pcap (`pcap` 3.1.0). The package's typings leave the events and the
-// internals untyped (native.md §1.1); the adapters in offline.ts and live.ts use the pieces
+// internals untyped (native-notes/node_pcap.md §3.1); the adapters in offline.ts and live.ts use the pieces
 // typed here and nothing else. The addon loads lazily: importing this module costs nothing, and
-// only one JS context per process may load it (native.md §1.8).
+// only one JS context per process may load it (native-notes/node_pcap.md §3.5).
 
 import { createRequire } from 'node:module';
 import { endianness } from 'node:os';
@@ -91,7 +91,7 @@ let bindingLoaded: PcapBinding | null = null;
 let warningSink: ((text: string) => void) | null = null;
 let readerWorkers = 0;
 
-/** Whether this thread has loaded node_pcap (then no other thread may: native.md §1.8). */
+/** Whether this thread has loaded node_pcap (then no other thread may: native-notes/node_pcap.md §3.5). */
 export function pcapLoadedHere(): boolean {
   return bindingLoaded !== null;
 }
@@ -121,7 +121,7 @@ export function pcapModule(): PcapModule {
 function pcapBinding(): PcapBinding {
   if (bindingLoaded === null) {
     if (readerWorkers > 0) {
-      // Loading it here now would fail with "Module did not self-register" (native.md §1.8).
+      // Loading it here now would fail with "Module did not self-register" (native-notes/node_pcap.md §3.5).
       throw new Error('libpcap is held by the capture-file reader thread; open the live capture after the file is read');
     }
     bindingLoaded = createRequire(import.meta.url)('pcap/build/Release/pcap_binding') as PcapBinding;

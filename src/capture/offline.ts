@@ -1,7 +1,7 @@
 // Capture files through libpcap (node_pcap): the only module that opens files with the addon.
 //
-// Every file is checked because node_pcap hides libpcap's errors (native.md §1.3,
-// native-notes/node_pcap.md): unusable files are refused with a one-line CaptureFileError,
+// Every file is checked because node_pcap hides libpcap's errors (native-notes/node_pcap.md
+// #4): unusable files are refused with a one-line CaptureFileError,
 // damaged ones are read as far as libpcap goes and reported incomplete, and what was delivered
 // is checked against the file (prescan.ts: the whole walk up front, or for an unfiltered pcap the
 // header up front and the record offsets during delivery). Large files are read by libpcap in a
@@ -151,7 +151,7 @@ export function drainWithLibpcap(path: string, filter: string,
     const s = opened.session;
     session = s;
     // One dispatch drains the file: node_pcap loops pcap_dispatch(…, 1, …) until it returns ≤ 0
-    // (native.md §1.3). In a later macrotask, as pcap.js does, so the caller's set-up comes first.
+    // (native-notes/node_pcap.md §3.3). In a later macrotask, as pcap.js does, so the caller's set-up comes first.
     setImmediate(() => {
       while (s.native.dispatch(s.buf, s.header) > 0) { /* more after a breakloop-free return */ }
       finishSession(s, stopped);
@@ -282,13 +282,13 @@ function readHere(path: string, filter: string, delivery: Delivery): Promise<Dra
 
 function chooseReader(requested: ReaderMode | undefined, fileBytes: number): 'thread' | 'worker' {
   const mode = requested !== undefined && requested !== 'auto' ? requested : readerModeFromEnv();
-  // Once this thread has loaded node_pcap no worker can (native.md §1.8): read here instead.
+  // Once this thread has loaded node_pcap no worker can (native-notes/node_pcap.md §3.5): read here instead.
   if (pcapLoadedHere()) return 'thread';
   if (mode === 'auto') return fileBytes >= WORKER_MIN_BYTES ? 'worker' : 'thread';
   return mode;
 }
 
-/** One reader worker at a time: node_pcap cannot be loaded by two live threads (native.md §1.8). */
+/** One reader worker at a time: node_pcap cannot be loaded by two live threads (native-notes/node_pcap.md §3.5). */
 let workerTurn: Promise<void> = Promise.resolve();
 
 interface WorkerRead {

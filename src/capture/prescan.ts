@@ -2,7 +2,7 @@
 // packet records, and where and how the file is damaged. Reads 4 MiB at a time and parses only
 // record/block headers, so a 1 GB file takes a fraction of a second from the page cache.
 //
-// It exists because libpcap, through node_pcap, swallows errors (native.md §1.3): a truncated
+// It exists because libpcap, through node_pcap, swallows errors (native-notes/node_pcap.md #4): a truncated
 // file ends early without a word and a pcapng whose interfaces have different link types
 // delivers nothing. The checks below mirror what libpcap 1.10 rejects (sf-pcap.c, sf-pcapng.c).
 //

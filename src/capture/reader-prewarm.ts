@@ -9,7 +9,7 @@
 // `startSpeculativeRead`): the file's packets then go into the ring while the main thread is
 // still loading yargs and the command. The read is used only if the command asks for exactly
 // that read (claimSpeculativeRead); otherwise it is stopped and waited for before any other read
-// begins, so node_pcap is never held by two threads (native.md §1.8).
+// begins, so node_pcap is never held by two threads (native-notes/node_pcap.md §3.5).
 //
 // Light on purpose: the CLI imports this before anything else.
 

@@ -1,5 +1,5 @@
 // User-facing failures: one line on stderr, a non-zero exit, never a stack trace.
-// Exit codes (native.md §8): 1 usage, 2 input/capture/IO error.
+// Exit codes (docs/architecture.md §5): 1 usage, 2 input/capture/IO error.
 
 export const EXIT_USAGE = 1;
 export const EXIT_INPUT = 2;

@@ -1,5 +1,5 @@
-// Buffered, synchronous output. Offline reads drain a whole file in one macrotask (native.md
-// §1.3), so asynchronous writes would pile the entire output up in memory; writing through
+// Buffered, synchronous output. Offline reads drain a whole file in one macrotask
+// (native-notes/node_pcap.md §3.3), so asynchronous writes would pile the entire output up in memory; writing through
 // fs.writeSync in 64 KiB chunks keeps memory flat. A closed pipe (`| head`) ends quietly.
 
 import { writeSync } from 'node:fs';
@@ -52,7 +52,7 @@ export const stdout = new LineWriter(1);
 
 /**
  * Runs a command that must end the process itself (node_pcap's live handle outlives close(),
- * native.md §1.7): flushes stdout and exits with its code, or with the error's after one line.
+ * native-notes/node_pcap.md #9): flushes stdout and exits with its code, or with the error's after one line.
  */
 export async function runThenExit(run: () => Promise<number>): Promise<never> {
   let code: number;

@@ -15,7 +15,7 @@ const DST = '20010db8000000000000000000000002'; // 2001:db8::2
 const ADDR = Buffer.from(SRC + DST, 'hex');
 const STATUSES: readonly EspOpenStatus[] = ['ok', 'no_sa', 'auth_failed', 'bad_trailer', 'truncated', 'tfc_dummy'];
 
-// protocol.md §11 vectors (scapy + python3-cryptography, verified with tshark 4.0.17):
+// docs/protocol.md §10 vectors (scapy + python3-cryptography, verified with tshark 4.0.17):
 // 2001:db8::1 → 2001:db8::2, UDP 40000 → 33333, payload "hello"; the hex is the IPv6 payload.
 // Inner Destination Options header, RFC 8250 §3.2:
 //   11 01 | 0f 0a | 00 00 | 03 e8 | 00 00 | 00 00 | 00 00 | 01 00
@@ -57,7 +57,7 @@ function openRaw(opener: EspSaOpener, esp: Uint8Array, end = esp.length, addr: U
   return r;
 }
 
-test('protocol.md §11 vectors decrypt, authenticate and yield the PDM PSN', () => {
+test('docs/protocol.md §10 vectors decrypt, authenticate and yield the PDM PSN', () => {
   const opener = new EspSaOpener(parseEspSaText(SA_TEXT, 'vectors'));
   for (const [hex, spi] of [[V_NULL_SHA1, 0x1000], [V_GCM16, 0x2000], [V_CBC_SHA256, 0x3000]] as const) {
     const p = decode(opener, frame(hex, 50));

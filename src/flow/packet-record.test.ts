@@ -142,7 +142,7 @@ test('records written back to back are walked by their own lengths', () => {
   assert.deepEqual(walked, written);
 });
 
-test('a PDMv2 primary keeps its 32-bit PSNs and its version (draft-ietf-ippm-encrypted-pdmv2-14 §3.1)', () => {
+test('a PDMv2 primary keeps its 32-bit PSNs and its version (draft-ietf-ippm-encrypted-pdmv2-14 §7)', () => {
   for (const [psn, psnlr] of [[0xffff_ffff, 0], [0, 0xffff_ffff], [0x8000_0000, 0x7fff_ffff], [0x1_0000, 0xffff], [5, 6]] as const) {
     const p = withPdm(ipv6Packet(1, 2), LAYER_OUTER, { psn, psnlr, dtlr: 0xffff, dtls: 1, sr: 255, ss: 0 });
     p.pdm[0]!.version = 2; p.pdm[0]!.epoch = 0xfff; p.pdm[0]!.globalPointer = 7;

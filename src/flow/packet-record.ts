@@ -14,7 +14,7 @@
 //   [PSNTP | PSNLR << 16, DeltaTLR | DeltaTLS << 16, ScaleDTLR | ScaleDTLS << 8]   when bit 8
 //   [PSNTP, PSNLR, DeltaTLR | DeltaTLS << 16, ScaleDTLR | ScaleDTLS << 8]      when bits 8 and 13
 // Every PDM field fits: RFC 8250 §3.2 PSNs and deltas are 16 bits, scales 8; PDMv2's PSNs are
-// 32 bits (draft-ietf-ippm-encrypted-pdmv2-14 §3.1), a word each. Epoch and Global Pointer are
+// 32 bits (draft-ietf-ippm-encrypted-pdmv2-14 §7), a word each. Epoch and Global Pointer are
 // not kept: the metrics do not use them.
 
 import { ANOMALY_NAMES, type AnomalyName } from '../decode/anomalies.js';

@@ -116,7 +116,7 @@ test('states at offsets of one array (as FlowPdm keeps both directions) stay apa
   assert.equal(st[a + PSN_RESTARTS], ta.restarts + 1);
 });
 
-// PDMv2 (draft-ietf-ippm-encrypted-pdmv2-14 §3.1): the same accounting on 32-bit PSNs.
+// PDMv2 (draft-ietf-ippm-encrypted-pdmv2-14 §7): the same accounting on 32-bit PSNs.
 const TOP = 0xffff_ffff;
 
 test('32-bit PSNs: in order across the wrap from 2^32 − 1 to 0, and 65535 → 65536 is no wrap', () => {

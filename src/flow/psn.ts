@@ -1,5 +1,5 @@
 // PSN accounting for one direction of a flow (RFC 8250 §3.2, Appendix A.2). PSNs wrap modulo
-// 2^16 (RFC 8250) or 2^32 (PDMv2, draft-ietf-ippm-encrypted-pdmv2-14 §3.1), so every comparison
+// 2^16 (RFC 8250) or 2^32 (PDMv2, draft-ietf-ippm-encrypted-pdmv2-14 §7), so every comparison
 // is serial arithmetic (RFC 1982 style) in the width of the sender's PSNs, never a plain `<`.
 //
 // The state is PSN_STATE_SIZE numbers at an offset of a plain array, so that a flow can keep

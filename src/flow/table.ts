@@ -1,5 +1,5 @@
 // The flow table: bidirectional 5-tuple flows (gopacket-style symmetric key), or (src, dst, 50)
-// for ESP whose ports are hidden — SPIs ignored so a rekey never splits a flow (protocol.md §6.1).
+// for ESP whose ports are hidden — SPIs ignored so a rekey never splits a flow (docs/protocol.md §6.1).
 // The initiator is the sender of the first packet seen; an idle gap longer than the timeout ends a
 // flow and the next packet starts a new one. The table holds at most maxFlows flows: a new flow
 // in a full table first ends the least recently seen one (LRU, O(1) per packet).

@@ -2,7 +2,7 @@
 // `pdmscope live` loop without a store) on an interface with a filter. Prints {"ready":true}
 // once capturing; reads the number of packets sent on stdin; waits until every one of them is
 // either delivered or counted as a kernel drop (or 2 s pass without progress); prints the
-// result as one JSON line and exits (node_pcap cannot release an idle handle, native.md §1.7).
+// result as one JSON line and exits (node_pcap cannot release an idle handle, native-notes/node_pcap.md #9).
 //
 //   node dist/src/live/burst-capture-main.js '{"iface":"lo","filter":"ip6 net fd00:5d:1::/48","snapLen":512}'
 

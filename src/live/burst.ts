@@ -1,7 +1,7 @@
 // A burst of synthetic PDM packets on an interface (default lo) through the `pdmscope live`
 // capture loop, for the load test and `npm run bench`. Sender and capturer run in child
-// processes: only one JS context per process may load node_pcap (native.md §1.8), node_pcap
-// cannot release an idle capture handle (§1.7), and the capturer is then measured alone.
+// processes: only one JS context per process may load node_pcap (native-notes/node_pcap.md §3.5),
+// node_pcap cannot release an idle capture handle (native-notes/node_pcap.md #9), and the capturer is then measured alone.
 // Needs root (or CAP_NET_RAW + CAP_NET_ADMIN).
 
 import { type ChildProcess, spawn } from 'node:child_process';

@@ -1,6 +1,6 @@
 // A child process that injects synthetic PDM traffic (traffic.ts) on an interface through
 // libpcap (pcap_inject), for live tests and the capture benchmark. It runs in its own process
-// because only one JS context per process may load node_pcap (native.md §1.8) and so that the
+// because only one JS context per process may load node_pcap (native-notes/node_pcap.md §3.5) and so that the
 // capturing process is measured alone.
 //
 //   node dist/src/live/inject-main.js '{"iface":"lo","prefix":"fd00:5d:1","flows":4,"exchanges":100}'
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   process.stdout.write(`${JSON.stringify({ sent, failed, seconds })}\n`);
-  // node_pcap keeps its poll handle open after close() (native.md §1.7): exit explicitly.
+  // node_pcap keeps its poll handle open after close() (native-notes/node_pcap.md #9): exit explicitly.
   process.exit(0);
 }
 

@@ -1,7 +1,7 @@
 // The live loop behind `pdmscope live`: libpcap frames into the Analyzer shared with `analyze`,
 // and every flush interval the flows that changed go to the store (one growing 'live' run) and
 // to a listener (NDJSON). An interface that disappears is noticed by a watchdog, because
-// node_pcap then delivers nothing and raises nothing (native.md §1.7).
+// node_pcap then delivers nothing and raises nothing (native-notes/node_pcap.md §3.4).
 
 import { readFileSync } from 'node:fs';
 

@@ -1,4 +1,4 @@
-// The once-a-second status line of `pdmscope live` on stderr (a terminal only; native.md §8:
+// The once-a-second status line of `pdmscope live` on stderr (a terminal only; docs/architecture.md §5:
 // progress and diagnostics on stderr, nothing animated in pipes or CI logs).
 
 import { writeSync } from 'node:fs';

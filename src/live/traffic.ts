@@ -2,7 +2,7 @@
 // exchanges between a client and a server whose PDM fields follow RFC 8250 §3.2 and §4.1 for a
 // simulated clock, so every flow yields server delay, total and RTD samples.
 //
-// Built with the project's own emitters (design.md: the codecs run backwards). The PDM option
+// Built with the project's own emitters (docs/architecture.md §1: the codecs run backwards). The PDM option
 // sits in the Destination Options header, which the UDP checksum does not cover (RFC 8200 §8.1),
 // so one template frame per direction is built once and only the 12 PDM bytes are rewritten
 // per packet: no allocation per packet, which the burst sender needs.

@@ -244,7 +244,7 @@ test('a PSN gap reports the number of packets lost in its event, across the wrap
   assert.equal(flow.psnCounters(true).lost, 9);
 });
 
-// PDMv2 (draft-ietf-ippm-encrypted-pdmv2-14 §3.1): the same metrics from 32-bit PSNs.
+// PDMv2 (draft-ietf-ippm-encrypted-pdmv2-14 §7): the same metrics from 32-bit PSNs.
 
 function hitV2(psnThisPkt: number, psnLastRecv: number, dtlrNs: bigint, dtlsNs: bigint): PdmHit {
   const h = hit(psnThisPkt, psnLastRecv, dtlrNs, dtlsNs);

@@ -197,7 +197,7 @@ function newEpoch(r: number[], so: number, wide: number[] | null): void {
 }
 
 /**
- * PDMv2 (draft-ietf-ippm-encrypted-pdmv2-14 §3.1) PSNs are 32 bits: a slot's packet word keeps
+ * PDMv2 (draft-ietf-ippm-encrypted-pdmv2-14 §7) PSNs are 32 bits: a slot's packet word keeps
  * only their low 16 bits, so a flow that has seen a PDMv2 packet keeps them exactly in a second
  * array, `wide` (RFC 8250 flows never allocate it): each sender's PDM version (1 or 2; PSN
  * arithmetic is modulo 2^16 or 2^32 by it), each sender's previous PSNLR, then PSNTP and PSNLR
@@ -355,7 +355,7 @@ export class FlowPdm {
     }
 
     const deltaLastRecvNs = hit.deltaLastRecv * NS_PER_UNIT[hit.scaleDtlr]!;
-    // Fresh-sample rule (protocol.md §4): only the first packet after a receive carries new
+    // Fresh-sample rule (docs/protocol.md §4.1): only the first packet after a receive carries new
     // deltas; passively, its PSNLR differs from the previous packet's in this direction.
     // After a packet that carried no state (PSNLR 0, zero deltas: nothing received yet), a
     // PSNLR of 0 is a genuine PSN, so any state at all marks the first packet after a receive.
@@ -413,7 +413,7 @@ export class FlowPdm {
     if (answer < 0) return;
     const peerDelayNs = slotDeltaLastRecvNs(r, answer);
     // DeltaTLS runs from this sender's previous send; the answer must be to that very packet,
-    // or the RTD would be understated (protocol.md §4, recommendation).
+    // or the RTD would be understated (docs/protocol.md §4.2).
     const previousPsn = psnAhead(psn, 1, bits);
     if (peerDelayNs <= 0 || (wide === null ? slotPsnLastRecv(r, answer) : wide[wideSlot(answer) + 1]!) !== previousPsn) return;
     const rtdNs = totalNs - peerDelayNs;

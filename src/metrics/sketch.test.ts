@@ -9,7 +9,7 @@ function normal(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
 }
 
-/** native.md §10's mix: lognormal around 500 µs plus a 1% tail of 20–200 ms, in ns. */
+/** The mix of docs/architecture.md §6: lognormal around 500 µs plus a 1% tail of 20–200 ms, in ns. */
 function delaysNs(n: number, seed: number): number[] {
   const rand = rng(seed);
   const out: number[] = [];

@@ -1,4 +1,4 @@
-// A mergeable quantile sketch for per-flow delay percentiles (native.md §10): DDSketch-style
+// A mergeable quantile sketch for per-flow delay percentiles (docs/architecture.md §6): DDSketch-style
 // logarithmic buckets with relative accuracy alpha. A value v > 0 falls into bucket
 // i = ceil(log_gamma(v)), gamma = (1 + alpha) / (1 - alpha), which covers (gamma^(i-1), gamma^i];
 // the bucket's representative 2·gamma^i / (gamma + 1) is within alpha of every value in it.

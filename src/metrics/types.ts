@@ -1,4 +1,4 @@
-// The `pdmscope.analyze/1` document (design.md): one schema of snake_case names serves JSON,
+// The `pdmscope.analyze/1` document (docs/architecture.md §3): one schema of snake_case names serves JSON,
 // NDJSON, CSV, the SQLite store and the HTML report.
 
 import type { AnomalyCounts } from '../decode/anomalies.js';

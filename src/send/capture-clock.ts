@@ -1,9 +1,9 @@
 // Receive times from kernel capture timestamps instead of the moment JS gets the packet.
 //
-// Measured on the development host (native-notes/cap.md): node_pcap hands frames to JS 0.2 to
+// Measured on the development host (native-notes/cap.md §4): node_pcap hands frames to JS 0.2 to
 // 1.6 ms after the kernel stamped them when the machine is busy, far beyond the 50 µs within
 // which PDM deltas must agree with a capture of the same packets. The kernel's timestamp is
-// CLOCK_REALTIME in µs; PDM state runs on CLOCK_MONOTONIC (protocol.md pitfall 14). The two
+// CLOCK_REALTIME in µs; PDM state runs on CLOCK_MONOTONIC (docs/protocol.md §11 pitfall 14). The two
 // differ by an offset that only changes when the wall clock is stepped (NTP slews both alike).
 //
 // The offset is learned from this host's own transmissions, which its capture also sees: each

@@ -1,8 +1,8 @@
 // Builds Ethernet (or nothing, for raw-IP links) / IPv6 / Destination Options [PDM, PadN] / UDP /
-// payload into one buffer with the project's own emitters (design.md: the codecs run backwards).
+// payload into one buffer with the project's own emitters (docs/architecture.md §1: the codecs run backwards).
 //
 // The PDM option sits in the final-destination Destination Options header, which the UDP
-// checksum does not cover (RFC 8200 §8.1, protocol.md pitfall 15). So a frame is built and
+// checksum does not cover (RFC 8200 §8.1, docs/protocol.md §11 pitfall 15). So a frame is built and
 // checksummed before the send time is known, and the PDM fields are written last, at the
 // moment of sending (`writePdmAt`), without touching the checksum.
 
@@ -52,7 +52,7 @@ export class FrameTooLargeError extends Error {
   }
 }
 
-/** 16 bytes: PDM (12) then PadN to the next multiple of 8 (protocol.md §2, the usual layout). */
+/** 16 bytes: PDM (12) then PadN to the next multiple of 8 (docs/protocol.md §2, the usual layout). */
 export const PDM_DSTOPTS_LENGTH = optionsHeaderLength({ nextHeader: IPPROTO_UDP, options: new Uint8Array(PDM_OPTION_LENGTH) });
 
 export function linkHeaderLength(link: LinkFraming): number {
@@ -66,7 +66,7 @@ export function pdmUdpIpv6Length(payloadLength: number): number {
 
 /**
  * Builds the frame. Throws FrameTooLargeError when the IPv6 packet exceeds `mtu` (the kernel
- * does not fragment injected frames; it would fail with EMSGSIZE, native.md §2.4, §3.1).
+ * does not fragment injected frames; it would fail with EMSGSIZE, native-notes/cap.md §9).
  */
 export function buildPdmUdpFrame(spec: PdmUdpFrameSpec, mtu = Infinity): BuiltFrame {
   const ipv6Length = pdmUdpIpv6Length(spec.payload.length);

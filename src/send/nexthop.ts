@@ -1,4 +1,4 @@
-// Next hop, addresses, MACs and MTU for injecting at layer 2 (native.md §3.2). The kernel's own
+// Next hop, addresses, MACs and MTU for injecting at layer 2 (native-notes/cap.md §10). The kernel's own
 // answers are asked for through iproute2's JSON output; parsing is pure and tested on recorded
 // outputs. When the neighbour cache has no link-layer address, a 0-byte UDP datagram to the
 // destination's discard port makes the kernel run neighbour discovery (RFC 4861 §7.2), and the
@@ -140,7 +140,7 @@ export interface ResolveOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Resolves everything needed to frame packets to `dstText` (native.md §3.2). */
+/** Resolves everything needed to frame packets to `dstText` (native-notes/cap.md §10). */
 export async function resolveNextHop(dstText: string, options: ResolveOptions = {}): Promise<NextHop> {
   const run = options.run ?? runCommand;
   const readText = options.readText ?? ((p: string) => readFile(p, 'utf8'));
@@ -161,7 +161,7 @@ export async function resolveNextHop(dstText: string, options: ResolveOptions = 
   const base = { dev, src, dst, nextHop, mtu: link.mtu, linkType: link.linkType };
 
   if (link.linkType === 'loopback' || route.type === 'local') {
-    // lo carries Ethernet framing with all-zero MACs (native.md §2.4).
+    // lo carries Ethernet framing with all-zero MACs (native-notes/cap.md §9).
     return { ...base, link: { kind: 'ethernet', srcMac: new Uint8Array(6), dstMac: new Uint8Array(6) } };
   }
   if (link.linkType === 'none') return { ...base, link: { kind: 'raw' } };

@@ -33,7 +33,7 @@ function onTheWire(pdm: PdmRepr, src: Uint8Array, dst: Uint8Array): PdmRepr {
 }
 
 const close = (actualNs: number, expectedNs: number, what: string): void => {
-  // Truncating 16-bit encoding: relative error below 2^-15 (protocol.md §3).
+  // Truncating 16-bit encoding: relative error below 2^-15 (docs/protocol.md §3).
   assert.ok(actualNs <= expectedNs && actualNs >= expectedNs * (1 - 2 ** -15), `${what}: ${actualNs} vs ${expectedNs}`);
 };
 

@@ -1,6 +1,6 @@
-// Sender-side PDM state for one 5-tuple (RFC 8250 §3.2, §4.1; protocol.md §4, §5): the PSN
+// Sender-side PDM state for one 5-tuple (RFC 8250 §3.2, §4.1; docs/protocol.md §4, §5): the PSN
 // counter, the peer's last PSN, and the two timestamps the deltas are taken from. Pure: the
-// caller passes every timestamp, read from a monotonic clock (protocol.md pitfall 14).
+// caller passes every timestamp, read from a monotonic clock (docs/protocol.md §11 pitfall 14).
 
 import { randomInt } from 'node:crypto';
 import type { PdmRepr, ScaledDelta } from '../wire/pdm.js';
@@ -17,7 +17,7 @@ export interface MonotonicClock {
 
 /**
  * process.hrtime.bigint() is CLOCK_MONOTONIC as one BigInt of nanoseconds, so seconds and
- * fractions are never combined by hand (the Linux PDM patch bug, protocol.md pitfall 14).
+ * fractions are never combined by hand (the Linux PDM patch bug, docs/protocol.md §11 pitfall 14).
  *
  * Its busy wait polls performance.now(), the same CLOCK_MONOTONIC (libuv's uv_hrtime) as a
  * double of milliseconds, so a wait of a millisecond does not allocate some 5000 BigInts and
@@ -47,13 +47,13 @@ export interface PdmEndpointOptions {
  * PDM state of one endpoint of one 5-tuple. Call `onReceive` for every PDM packet received from
  * the peer and `nextPdm` for every packet sent, each with the time it happened.
  *
- * Which packets carry a sample (protocol.md §4, fresh-sample rule): only the first packet sent
+ * Which packets carry a sample (docs/protocol.md §4.1, fresh-sample rule): only the first packet sent
  * after a receive carries DeltaTLR (this send − that receive) and DeltaTLS (that receive − the
  * send before it). Later packets sent before anything else arrives repeat PSNLR and carry zero
- * deltas with scale 0, which decoders read as "no sample" (protocol.md pitfall 5). Repeating the
+ * deltas with scale 0, which decoders read as "no sample" (docs/protocol.md §11 pitfall 5). Repeating the
  * old deltas instead would let a passive analyzer that keys freshness on timestamps count them
  * twice, and recomputing them against the newer send would make DeltaTLS negative (the FreeBSD
- * comment on ordering in protocol.md pitfall 14).
+ * comment on ordering in docs/protocol.md §11 pitfall 14).
  */
 export class PdmEndpoint {
   private psnNext: number;

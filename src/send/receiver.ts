@@ -1,5 +1,5 @@
-// Receiving probes and replies: a small node_pcap live adapter of the sender's own (native.md
-// §1.2, §1.7). cap cannot be used to receive (no timestamps, and its poll assert), and the
+// Receiving probes and replies: a small node_pcap live adapter of the sender's own
+// (native-notes/node_pcap.md §3.2, §3.4). cap cannot be used to receive (no timestamps, and its poll assert), and the
 // project's live capture adapter (src/capture/live.ts) did not exist when this was written.
 //
 // Immediate mode (buffer_timeout 0) hands each frame over as soon as the kernel has it. The
@@ -8,7 +8,7 @@
 // far delivery lags behind it.
 //
 // The same handle can inject frames (pcap_inject), which is the `pcap` PacketSink: unlike cap,
-// node_pcap survives the interface going down or away (native-notes/cap.md).
+// node_pcap survives the interface going down or away (native-notes/cap.md §1).
 
 import {
   HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, type NativeLiveSession, linkTypeNumber, packetHeaderWord, pcapModule,
@@ -45,11 +45,11 @@ export class LiveReceiver {
 
   /**
    * Opens a live capture on `dev` with a BPF `filter`. Use `ip6 protochain 17`, not `udp`: the
-   * latter misses UDP behind a Destination Options header (native.md §1.6).
+   * latter misses UDP behind a Destination Options header (native-notes/node_pcap.md §3.6).
    */
   static open(dev: string, filter: string, clock: MonotonicClock, onFrame: (f: ReceivedFrame) => void): LiveReceiver {
-    // Through capture/native.ts: it knows this thread now holds the addon (native.md §1.8) and
-    // drops libpcap's "no IPv4 address assigned" warnings on IPv6-only links (§1.7).
+    // Through capture/native.ts: it knows this thread now holds the addon (native-notes/node_pcap.md §3.5) and
+    // drops libpcap's "no IPv4 address assigned" warnings on IPv6-only links (native-notes/node_pcap.md #10).
     let session: NativeLiveSession;
     try {
       session = pcapModule().createSession(dev, { filter, buffer_timeout: 0, promiscuous: false, buffer_size: 4 * 1024 * 1024 });
@@ -77,7 +77,7 @@ export class LiveReceiver {
         f.frame = p.buf;
         onFrame(f);
       } catch (err) {
-        // A throw here would reach Nan::FatalException and kill the process (native.md §1.3).
+        // A throw here would reach Nan::FatalException and kill the process (native-notes/node_pcap.md #3).
         if (r.callbackError === null) r.callbackError = err;
       }
     });
@@ -100,8 +100,8 @@ export class LiveReceiver {
   }
 
   /**
-   * Stops delivery. node_pcap keeps its poll handle until one more packet arrives (native.md
-   * §1.7), so a process that wants to end must flush its output and call process.exit().
+   * Stops delivery. node_pcap keeps its poll handle until one more packet arrives
+   * (native-notes/node_pcap.md #9), so a process that wants to end must flush its output and call process.exit().
    */
   close(): void {
     const s = this.session;

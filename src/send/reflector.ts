@@ -322,8 +322,8 @@ export class PdmReflector {
  * Hop-by-Hop or Routing (PDM sits in Destination Options, RFC 8250 §3.3, which may follow the
  * other two, RFC 8200 §4.1), plus the calibration frames on Ethernet.
  * Not `udp` (it misses UDP behind extension headers) and not `ip6 protochain 17`: the kernel
- * refuses the protochain loop and libpcap filters in user space instead (native-notes/cap.md).
- * Not `inbound` either: on veth it lost the first probe of each run (native-notes/cap.md); our
+ * refuses the protochain loop and libpcap filters in user space instead (native-notes/cap.md §3).
+ * Not `inbound` either: on veth it lost the first probe of each run (native-notes/cap.md §3); our
  * own replies are recognised by CaptureClock instead. UDP, the port and PDM are checked after
  * decoding.
  */

@@ -1,5 +1,5 @@
 // `pdmscope send`: probes carrying PDM to a reflector, replies paired to probes by PSNLR → PSNTP
-// (RFC 8250 §4.1; protocol.md §4), and the three delay metrics per reply:
+// (RFC 8250 §4.1; docs/protocol.md §4), and the three delay metrics per reply:
 //   server delay = the reply's DeltaTLR (the reflector's own clock),
 //   total        = reply received − probe sent (this host's monotonic clock),
 //   RTD          = total − server delay.
@@ -337,8 +337,8 @@ function sameAddr(buf: Uint8Array, off: number, addr: Uint8Array): boolean {
  * The BPF filter: replies from the target and our own probes (their capture timestamps calibrate
  * the receive clock), first extension header Destination Options or Hop-by-Hop, and on Ethernet
  * our calibration frames (calibration.ts). Not `udp` (misses UDP behind Destination Options,
- * native.md §1.6) and not `ip6 protochain 17`, which the kernel refuses (libpcap then copies
- * every packet to user space; native-notes/cap.md). UDP and the ports are checked after decoding.
+ * native-notes/node_pcap.md §3.6) and not `ip6 protochain 17`, which the kernel refuses (libpcap then copies
+ * every packet to user space; native-notes/cap.md §3). UDP and the ports are checked after decoding.
  */
 export function captureFilter(src: string, dst: string, ethernet = false): string {
   const pdm = `ip6 and host ${src} and host ${dst} and (ip6[6] == 60 or ip6[6] == 0)`;

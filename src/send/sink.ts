@@ -1,4 +1,4 @@
-// PacketSink over npm `cap` (native.md §2, §3.4): the only module that touches cap.
+// PacketSink over npm `cap` (native-notes/cap.md §1, §8): the only module that touches cap.
 //
 // cap is used to SEND only. Its receive path has no timestamps (issue #85), and its poll
 // callback asserts `status == 0` (issue #82): the packet socket reports POLLERR when the
@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 export interface PacketSink {
-  /** The link type the sink frames for: 'ETHERNET', 'RAW', … (cap's names, native.md §2.2). */
+  /** The link type the sink frames for: 'ETHERNET', 'RAW', … (cap's names, native-notes/cap.md §8). */
   readonly linkType: string;
   /** Sends one whole frame; throws SinkError with a one-line reason. */
   send(frame: Uint8Array): void;

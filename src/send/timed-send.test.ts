@@ -68,7 +68,7 @@ test('sendPdmAt: the option is encoded for the target, and the frame leaves once
   assert.ok(sink.sent[0]!.at >= at, 'not sent before the target');
   const wire = decodedPdm(sink.sent[0]!.bytes);
   assert.equal(wire.psn, 7);
-  // 5 ms exactly, but for the truncating 16-bit encoding (protocol.md §3).
+  // 5 ms exactly, but for the truncating 16-bit encoding (docs/protocol.md §3).
   assert.ok(wire.dtlrNs <= 5e6 && wire.dtlrNs >= 5e6 * (1 - 2 ** -15), `DeltaTLR ${wire.dtlrNs}`);
   assert.equal(e.nextPsn, 8, 'the PSN advanced once the frame was sent');
 });

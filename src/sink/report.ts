@@ -1,4 +1,4 @@
-// The HTML report: ONE self-contained file that works offline. uPlot (native.md §9: fastest of
+// The HTML report: ONE self-contained file that works offline. uPlot (docs/architecture.md §7: fastest of
 // the measured libraries at 100k points) is inlined from node_modules with its CSS; the data is
 // embedded as base64 Float64Arrays, reduced in Node to min/max per pixel bucket so extremes
 // survive and 100k-point series stay smooth. The overview and the tables are plain HTML (readable

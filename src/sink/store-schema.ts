@@ -1,8 +1,8 @@
 // The SQLite schema of the pdmscope store and its forward migrations. Column names are the
 // analyze/1 JSON paths joined with '_' (initiator.addr → initiator_addr, server_delay_ns.p99 →
-// server_delay_ns_p99), so SQL, CSV and JSON share one vocabulary (design.md "Naming one schema").
+// server_delay_ns_p99), so SQL, CSV and JSON share one vocabulary (docs/architecture.md §3).
 // Timestamps are INTEGER µs since the epoch; durations are REAL ns: attoseconds overflow a
-// 64-bit INTEGER beyond 9.22 s (protocol.md §12 pitfall 2), and ns keep PDM's sub-ns fractions.
+// 64-bit INTEGER beyond 9.22 s (docs/protocol.md §11 pitfall 2), and ns keep PDM's sub-ns fractions.
 
 import type Database from 'better-sqlite3';
 

@@ -1,4 +1,4 @@
-// The SQLite store (better-sqlite3 12.x; native.md §4): one file holds every run of analyze,
+// The SQLite store (better-sqlite3 12.x; native-notes/better-sqlite3.md): one file holds every run of analyze,
 // live and send, their flows with stats and mergeable sketches, and optionally their samples.
 // WAL + synchronous=NORMAL so readers never block the writer; each run is written in ONE
 // transaction (a crash leaves earlier runs intact and no half run), live capture flushes in
@@ -203,7 +203,7 @@ export interface OpenOptions {
 
 /** Page size of a new store file. */
 export const PAGE_SIZE = 16_384;
-/** Rows per multi-VALUES statement for bulk tables (native.md §4.3). */
+/** Rows per multi-VALUES statement for bulk tables (native-notes/better-sqlite3.md §4). */
 const BULK_ROWS = 100;
 const SAMPLE_COLUMNS = ['run_id', 'flow_id', 'ts_us', 'metric', 'value_ns', 'psn', 'frame', 'seq'];
 /** Rows per samples INSERT. */
@@ -362,7 +362,7 @@ function prepareConnection(db: Db, path: string, readonly: boolean, migrations: 
     // rows, 1.9 → 1.6 s CPU) and suit the scans of an analysis store.
     db.pragma(`page_size = ${PAGE_SIZE}`);
   }
-  // WAL: readers and the writer do not block each other (native.md §4.4); NORMAL: durable at
+  // WAL: readers and the writer do not block each other (native-notes/better-sqlite3.md §3); NORMAL: durable at
   // checkpoints, never corrupt, and no fsync per transaction.
   const mode = db.pragma('journal_mode = WAL', { simple: true }) as string;
   if (mode.toLowerCase() !== 'wal' && path !== ':memory:') {

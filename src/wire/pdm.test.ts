@@ -51,7 +51,7 @@ test('a length other than 10 is reported, not parsed as RFC 8250', () => {
   assert.ok(isWireError(r) && r.wireError === 'bad_length');
 });
 
-// protocol.md §3 worked examples: value × 2^scale attoseconds.
+// docs/protocol.md §3 worked examples: value × 2^scale attoseconds.
 const EXAMPLES: [string, bigint, number, number][] = [
   ['1 ns', 1_000_000_000n, 61035, 14],
   ['1 ms', 1_000_000_000_000_000n, 58207, 34],
@@ -99,7 +99,7 @@ test('zero and negative durations encode as no sample', () => {
   assert.deepEqual(encodePdmDeltaNs(-5n), { delta: 0, scale: 0 });
 });
 
-// draft-ietf-ippm-encrypted-pdmv2-14 §3.1, the clear form
+// draft-ietf-ippm-encrypted-pdmv2-14 §7, the clear form
 //  0                   1                   2                   3
 //  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
 // +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+

@@ -18,9 +18,9 @@ export const PDM_OPTION_TYPE = 0x0f;
 export const PDM_DATA_LENGTH = 10;
 /** Whole option, Type and Length included. */
 export const PDM_OPTION_LENGTH = 12;
-/** Data lengths seen in draft-ietf-ippm-encrypted-pdmv2 revisions (protocol.md §7). */
+/** Data lengths seen in draft-ietf-ippm-encrypted-pdmv2 revisions (docs/protocol.md §7). */
 export const PDMV2_DRAFT_DATA_LENGTHS: readonly number[] = [18, 22, 34];
-/** PDMv2 clear form (draft-ietf-ippm-encrypted-pdmv2-14 §3.1): Opt Data Len 22, Version 2. */
+/** PDMv2 clear form (draft-ietf-ippm-encrypted-pdmv2-14 §7): Opt Data Len 22, Version 2. */
 export const PDMV2_DATA_LENGTH = 22;
 export const PDMV2_OPTION_LENGTH = 24;
 export const PDMV2_VERSION = 2;
@@ -76,9 +76,10 @@ export function emitPdm(repr: PdmRepr, buf: Uint8Array, off: number): number {
   return PDM_OPTION_LENGTH;
 }
 
-// draft-ietf-ippm-encrypted-pdmv2-14 §3.1: PDMv2 in the clear. The same option type; earlier
-// revisions laid it out differently (and encrypted it with HPKE), so only Version 2 with data
-// length 22 is read, and the encrypted form not at all.
+// draft-ietf-ippm-encrypted-pdmv2-14 §7: PDMv2 in the clear. The same option type (so says §7;
+// its IANA section asks for a new one, docs/protocol.md §7); earlier revisions laid it out
+// differently (and encrypted it with HPKE), so only Version 2 with data length 22 is read, and
+// the encrypted form not at all.
 //
 //  0                   1                   2                   3
 //  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1

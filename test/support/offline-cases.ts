@@ -1,6 +1,6 @@
 // The offline reader's cases, run once per reader (capture-offline.test.ts reads in this thread,
 // capture-offline-worker.test.ts in the worker: node_pcap cannot be loaded by both in one
-// process, native.md §1.8). Files from the pure-TS writer: every format variant, every awkward
+// process, native-notes/node_pcap.md §3.5). Files from the pure-TS writer: every format variant, every awkward
 // file, and the contained defects (throwing callback, bad filter, missing file).
 
 import assert from 'node:assert/strict';

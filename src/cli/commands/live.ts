@@ -1,7 +1,7 @@
 // `pdmscope live -i IFACE`: capture through libpcap and analyze continuously with the Analyzer
 // of `analyze`; flows go to one growing 'live' run in SQLite every flush interval.
 //
-// Stopping (native.md §1.7): node_pcap's close() cannot free the handle of an idle interface
+// Stopping (native-notes/node_pcap.md #9, §3.4): node_pcap's close() cannot free the handle of an idle interface
 // until one more packet arrives, so every stop path flushes everything synchronously and then
 // calls process.exit(); an interface that disappears delivers nothing and raises nothing, so a
 // watchdog (session.ts) notices it.
@@ -188,7 +188,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
         store?.close();
         const msg = err instanceof ListenAddressError ? err.message : oneLine(err);
         note(msg);
-        process.exit(EXIT_USAGE); // the capture handle may hold the event loop (native.md §1.7)
+        process.exit(EXIT_USAGE); // the capture handle may hold the event loop (native-notes/node_pcap.md #9)
       }
       if (!args.quiet) {
         note(`Prometheus metrics at ${metrics.url}${listen.loopback ? '' : ' (reachable beyond this host, no authentication)'}`);
@@ -238,7 +238,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
         note(`${st.packets} packets (${st.pdmPackets} with PDM), ${st.kernel.dropped} kernel drops` +
           `${run !== null ? `; stored as run ${run.runId} in ${args.db}` : ''}`);
       }
-      // The libpcap handle of an idle interface holds the event loop (native.md §1.7).
+      // The libpcap handle of an idle interface holds the event loop (native-notes/node_pcap.md #9).
       process.exit(code);
     };
 

@@ -24,7 +24,7 @@ interface PacketsArgs extends CommonInputArgs {
   quiet: boolean;
 }
 
-/** One output row: the snake_case names of design.md, shared by every format. */
+/** One output row: the snake_case names of docs/architecture.md §3, shared by every format. */
 export interface PdmRow {
   frame: number;
   file: string;
