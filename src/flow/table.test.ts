@@ -133,3 +133,50 @@ test('the bound matches an array-based LRU on random sequences of flow touches',
     assert.ok(ref.ended.length > 100, `seed ${seed}: ${ref.ended.length} evictions`);
   }
 });
+
+test('with idle expiries between evictions the bound still ends exactly the least recently seen (heap kept, dropped, rebuilt)', () => {
+  for (const seed of [11, 12, 13, 14]) {
+    const rand = rng(seed);
+    const max = 50 + Math.floor(rand() * 250);
+    // Steady flows keep the table over half full while the others go idle (so the recency heap
+    // is kept and holds entries of ended flows); now and then a silence ends them all (so it is
+    // dropped and built again).
+    const steady = Math.floor(max * 0.6);
+    const universe = 20 * max;
+    const idleUs = 1500;
+    const early: number[] = [];
+    let earlyCount = 0;
+    const t: FlowTable = new FlowTable({
+      idleTimeoutUs: idleUs, maxFlows: max,
+      onFlowEnd: (f) => { if (t.endedEarly !== earlyCount) { earlyCount = t.endedEarly; early.push(idOf(f)); } },
+    });
+    // The reference: the table's rules in the plainest form (sweep every idle/4 of capture time,
+    // a matched flow idle too long starts again, a new flow in a full table ends order[0]).
+    const order: number[] = [];
+    const lastTs = new Map<number, number>();
+    const refEarly: number[] = [];
+    let lastSweep = -Infinity;
+    let ts = 0;
+    for (let i = 0; i < 60_000; i++) {
+      const phase = Math.floor(i / 3000) % 4; // churn, steady only, churn, silence then churn
+      ts += phase === 3 && i % 3000 === 0 ? idleUs * 2 : 1;
+      const churn = phase !== 1 && rand() < 0.5;
+      const id = churn ? steady + Math.floor(rand() * universe) : Math.floor(rand() * steady);
+      if (ts - lastSweep > idleUs / 4) {
+        lastSweep = ts;
+        for (const o of [...order]) if (lastTs.get(o)! < ts - idleUs) order.splice(order.indexOf(o), 1);
+      }
+      let at = order.indexOf(id);
+      if (at >= 0 && ts - lastTs.get(id)! > idleUs) { order.splice(at, 1); at = -1; }
+      if (at >= 0) order.splice(at, 1);
+      else if (order.length >= max) refEarly.push(order.shift()!);
+      order.push(id);
+      lastTs.set(id, ts);
+      // The analyzer sets a flow's lastTsUs after the lookup; so does the test.
+      t.lookup(rand() < 0.5 ? key(SERVER, id, 443, id) : key(id, SERVER, id, 443), ts, i).lastTsUs = ts;
+    }
+    assert.deepEqual(early, refEarly, `seed ${seed}: flows ended early, in order`);
+    assert.deepEqual([...t.all()].map(idOf).sort((a, b) => a - b), [...order].sort((a, b) => a - b));
+    assert.ok(refEarly.length > 1000, `seed ${seed}: ${refEarly.length} evictions`);
+  }
+});

@@ -2,7 +2,8 @@
 // for ESP whose ports are hidden — SPIs ignored so a rekey never splits a flow (docs/protocol.md §6.1).
 // The initiator is the sender of the first packet seen; an idle gap longer than the timeout ends a
 // flow and the next packet starts a new one. The table holds at most maxFlows flows: a new flow
-// in a full table first ends the least recently seen one (LRU, O(1) per packet).
+// in a full table first ends the least recently seen one (exact LRU; a packet only stamps its flow,
+// the ordering is built when the table first fills: RecencyHeap).
 
 import type { DecodedPacket, EspPlacement } from '../decode/packet.js';
 import { IPPROTO_ESP, IPPROTO_ICMPV6 } from '../wire/ext-header.js';
@@ -34,12 +35,10 @@ export class Flow {
   pdmPacketsBA = 0;
   /** Metrics state, created on the first PDM packet. */
   metrics: FlowAttachment | null = null;
-  /**
-   * The table's recency list, threaded through the flows (no node objects, no Map re-insert per
-   * packet): the neighbour seen more recently and the one seen less recently; null at the ends.
-   */
-  newer: Flow | null = null;
-  older: Flow | null = null;
+  /** The table's packet count at this flow's latest packet: the larger, the more recently seen. */
+  lastSeq = 0;
+  /** In a table's slots (false once ended): the recency heap skips entries of ended flows. */
+  open = true;
 
   constructor(id: number, hash: number, key: FlowKeyScratch, tsUs: number, frame: number) {
     this.id = id;
@@ -165,9 +164,10 @@ export class FlowTable {
   private nextId = 0;
   private live = 0;
   private lastSweepTsUs = -Infinity;
-  /** Ends of the recency list: the flow of the latest packet, and the least recently seen flow. */
-  private newest: Flow | null = null;
-  private oldest: Flow | null = null;
+  /** Packets looked up so far: each stamps its flow's lastSeq. */
+  private seq = 0;
+  /** Built when the table first fills, dropped when it empties below half (RecencyHeap). */
+  private recency: RecencyHeap | null = null;
   /** Flows ended because the table was full (not by idle timeout or the final flush). */
   endedEarly = 0;
   /** True after lookup() when the packet went from the initiator to the responder. */
@@ -197,16 +197,14 @@ export class FlowTable {
       else continue;
       if (tsUs - f.lastTsUs > this.opts.idleTimeoutUs) {
         this.removeAt(i);
-        this.unlink(f);
+        f.open = false;
         this.opts.onFlowEnd(f);
         return this.insert(k, hash, tsUs, frame);
       }
       this.forward = forward;
-      if (f !== this.newest) {
-        // Most packets belong to the flow of the previous one; otherwise move f to the front.
-        this.unlink(f);
-        this.pushNewest(f);
-      }
+      // The only per-packet cost of the bound: no list to relink (the flows of a busy capture
+      // interleave, so an LRU list would touch three scattered flows per packet).
+      f.lastSeq = ++this.seq;
       return f;
     }
     return this.insert(k, hash, tsUs, frame);
@@ -220,35 +218,22 @@ export class FlowTable {
     while (this.slots[i] !== null) i = (i + 1) & this.mask;
     this.slots[i] = flow;
     this.live++;
-    this.pushNewest(flow);
+    flow.lastSeq = ++this.seq;
+    this.recency?.push(flow, flow.lastSeq);
     this.forward = true;
     return flow;
   }
 
   /** The table is full: the least recently seen flow ends early, the way an idle one does. */
   private endOldest(): void {
-    const f = this.oldest;
+    let heap = this.recency;
+    // Entries of ended flows pile up between evictions (idle timeouts): rebuild when they outnumber the open flows.
+    if (heap === null || heap.size > 2 * this.live + 1024) heap = this.recency = new RecencyHeap(this.all());
+    const f = heap.popLeastRecent();
     if (f === null) return;
     this.remove(f);
     this.endedEarly++;
     this.opts.onFlowEnd(f);
-  }
-
-  private pushNewest(f: Flow): void {
-    f.older = this.newest;
-    f.newer = null;
-    if (this.newest !== null) this.newest.newer = f;
-    else this.oldest = f;
-    this.newest = f;
-  }
-
-  private unlink(f: Flow): void {
-    if (f.newer !== null) f.newer.older = f.older;
-    else this.newest = f.older;
-    if (f.older !== null) f.older.newer = f.newer;
-    else this.oldest = f.newer;
-    f.newer = null;
-    f.older = null;
   }
 
   private grow(): void {
@@ -289,6 +274,8 @@ export class FlowTable {
     const ended: Flow[] = [];
     for (const f of this.slots) if (f !== null && f.lastTsUs < limit) ended.push(f);
     for (const f of ended) this.remove(f);
+    // Far from full again: let go of the heap (it holds ended flows) until the table next fills.
+    if (this.live < this.opts.maxFlows / 2) this.recency = null;
     for (const f of ended) this.opts.onFlowEnd(f);
   }
 
@@ -298,9 +285,8 @@ export class FlowTable {
     this.slots = new Array<Flow | null>(1024).fill(null);
     this.mask = 1023;
     this.live = 0;
-    this.newest = null;
-    this.oldest = null;
-    for (const f of flows) f.newer = f.older = null; // an ended flow must not keep others alive
+    this.recency = null;
+    for (const f of flows) f.open = false;
     for (const f of flows) this.opts.onFlowEnd(f);
   }
 
@@ -308,14 +294,101 @@ export class FlowTable {
     for (const f of this.slots) if (f !== null) yield f;
   }
 
-  /** Takes the flow out of the slots and the recency list. */
+  /** Takes the flow out of the slots (its recency heap entry goes when popped). */
   private remove(flow: Flow): void {
-    this.unlink(flow);
+    flow.open = false;
     for (let i = flow.hash & this.mask; this.slots[i] !== null; i = (i + 1) & this.mask) {
       if (this.slots[i] === flow) {
         this.removeAt(i);
         return;
       }
     }
+  }
+}
+
+/**
+ * The open flows by recency, for the evictions of a full table: a binary min-heap of (flow,
+ * lastSeq when pushed). A packet only raises its flow's lastSeq, so an entry's key can be stale,
+ * never too high: the first popped entry whose key is still its flow's lastSeq is the least
+ * recently seen open flow (every other key ≤ that flow's true lastSeq). A stale entry is pushed
+ * again with the flow's current lastSeq; an ended flow's entry is dropped. Each push after the
+ * build follows a packet, so evictions cost O(log n) amortised per packet, and nothing per
+ * packet while the table is not full.
+ */
+export class RecencyHeap {
+  private readonly flows: Flow[] = [];
+  private readonly keys: number[] = [];
+
+  constructor(open: Iterable<Flow>) {
+    for (const f of open) {
+      this.flows.push(f);
+      this.keys.push(f.lastSeq);
+    }
+    for (let i = (this.flows.length >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+
+  get size(): number {
+    return this.flows.length;
+  }
+
+  push(flow: Flow, key: number): void {
+    this.flows.push(flow);
+    this.keys.push(key);
+    this.up(this.flows.length - 1);
+  }
+
+  /** Takes out and returns the least recently seen open flow; null when none is open. */
+  popLeastRecent(): Flow | null {
+    while (this.flows.length > 0) {
+      const flow = this.flows[0]!;
+      const key = this.keys[0]!;
+      this.removeTop();
+      if (!flow.open) continue;
+      if (key === flow.lastSeq) return flow;
+      this.push(flow, flow.lastSeq);
+    }
+    return null;
+  }
+
+  private removeTop(): void {
+    const lastFlow = this.flows.pop()!;
+    const lastKey = this.keys.pop()!;
+    if (this.flows.length === 0) return;
+    this.flows[0] = lastFlow;
+    this.keys[0] = lastKey;
+    this.down(0);
+  }
+
+  private up(i: number): void {
+    const { flows, keys } = this;
+    const flow = flows[i]!;
+    const key = keys[i]!;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (keys[parent]! <= key) break;
+      flows[i] = flows[parent]!;
+      keys[i] = keys[parent]!;
+      i = parent;
+    }
+    flows[i] = flow;
+    keys[i] = key;
+  }
+
+  private down(i: number): void {
+    const { flows, keys } = this;
+    const n = flows.length;
+    const flow = flows[i]!;
+    const key = keys[i]!;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && keys[child + 1]! < keys[child]!) child++;
+      if (keys[child]! >= key) break;
+      flows[i] = flows[child]!;
+      keys[i] = keys[child]!;
+      i = child;
+    }
+    flows[i] = flow;
+    keys[i] = key;
   }
 }
