@@ -1,6 +1,7 @@
 // The analysis engine shared by `analyze` and `live`: frames in, flows and RFC 8250 metrics out.
 // State only — capture sources and sinks live elsewhere.
 
+import { FINDINGS } from '../decode/anomalies.js';
 import { Decoder } from '../decode/decode.js';
 import type { EspOpener } from '../decode/esp-opener.js';
 import { DecodedPacket, type PdmHit } from '../decode/packet.js';
@@ -8,7 +9,7 @@ import { PacketRecordView } from '../flow/packet-record.js';
 import { Flow, FlowKeyScratch, FlowTable, keyOf } from '../flow/table.js';
 import { formatIpv6 } from '../wire/ipv6.js';
 import { PacketCounters } from './counters.js';
-import { FINDINGS, FlowPdm, type MetricName, type SampleObserver } from './flow-pdm.js';
+import { FlowPdm, type MetricName, type SampleObserver } from './flow-pdm.js';
 import { protoName } from './proto-names.js';
 import type { DurationAccumulator } from './sketch.js';
 import {

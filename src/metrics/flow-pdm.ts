@@ -6,6 +6,7 @@
 //   3 A→B  PSNTP a+1  PSNLR b   DeltaTLS = total; RTD = total − DeltaTLR of packet 2 (§2.1)
 // The same rules with the roles swapped give the mirror ("reverse") metrics.
 
+import { FINDINGS, FINDING_CODES, type FindingCode } from '../decode/anomalies.js';
 import type { PdmHit } from '../decode/packet.js';
 import {
   PSN_DUPLICATES, PSN_HIGHEST, PSN_LOST, PSN_REORDERED, PSN_RESTARTS, PSN_STATE_SIZE, type PsnBits, psnAhead, psnHasReached,
@@ -33,16 +34,6 @@ const PSN_FACTOR = 0x100000000;
 const TIME_OFFSET_US = 2 ** 44;
 /** 2^scale / 1e9 for every scale: ns per unit of a delta (RFC 8250 Appendix B), looked up per sample. */
 const NS_PER_UNIT = Float64Array.from({ length: 256 }, (_, scale) => 2 ** scale / 1e9);
-
-export const FINDINGS = {
-  psn_not_sequential: 'PSNTP did not advance by one from the previous packet of the same direction (loss, reordering or duplicates before the capture point, or a sender that does not count per 5-tuple)',
-  psnlr_unknown: 'PSNLR names a PSN the peer had not sent (as far as the capture saw)',
-  psn_low_start: 'PSN sequence started at 0 or 1; RFC 8250 §3.2 asks for a random initial PSN',
-  rtd_negative: 'server delay larger than the total it is part of (RTD < 0): clocks or implementation at fault',
-  total_below_capture_rtt: 'total (DeltaTLS) smaller than the round trip the capture point itself saw',
-} as const;
-export type FindingCode = keyof typeof FINDINGS;
-const FINDING_CODES = Object.keys(FINDINGS) as FindingCode[];
 
 /** Optional per-sample outputs (store `--samples`, the HTML report). */
 export interface SampleObserver {
