@@ -11,8 +11,8 @@
 //
 // Today's tree does not meet the rules yet. Its violations are listed below (KNOWN_*), one exact
 // arrow or circle each, and the list is a ratchet: a violation not on the list fails, and so does
-// a listed one that no longer exists (delete its line). `LAYERING_PRINT=1 node --test
-// dist/test/layering.test.js` prints the lists as they are measured now, ready to paste.
+// a listed one that no longer exists (delete its line). `LAYERING_PRINT=1 node
+// dist/test/layering.test.js` prints the lists as measured now (on stderr), ready to paste.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
@@ -115,12 +115,17 @@ const KNOWN_ARROWS: readonly string[] = [
   'live/traffic.ts -> wire/transport.ts', // [test-only]
   // The Analyzer decodes frames itself (it moves to pipeline/); the counters use decode/'s
   // anomaly catalogue as values and wire/'s hex32; flow-pdm's test builds PDM deltas with wire/.
+  // The one catalogue (decode/anomalies.ts) also holds the findings that flow-pdm.ts and the
+  // Analyzer read as values: a catalogue in decode/ and "decode/ types" for metrics/ do not fit
+  // together yet (allow decode/anomalies.ts as data, or read findings through pipeline/).
+  'metrics/analyzer.ts -> decode/anomalies.ts',
   'metrics/analyzer.ts -> decode/decode.ts',
   'metrics/analyzer.ts -> decode/packet.ts',
   'metrics/analyzer.ts -> wire/ipv6.ts',
   'metrics/counters.ts -> decode/anomalies.ts',
   'metrics/counters.ts -> wire/bytes.ts',
   'metrics/flow-pdm.test.ts -> decode/packet.ts',
+  'metrics/flow-pdm.ts -> decode/anomalies.ts',
   'metrics/flow-pdm.test.ts -> wire/pdm.ts',
   // A test helper that ships in src/ and loads test/support/.
   'sink/report-testing.ts -> ../test/support/build.ts', // [test-only]
