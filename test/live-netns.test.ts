@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 
-import { type Running, inject, runCli, sleep, startLive, startTcpdump, uniquePrefix } from '../src/live/testing.js';
+import { type Running, inject, runCli, sleep, startLive, startTcpdump, uniquePrefix } from './support/live.js';
 import { trafficFilter } from '../src/live/traffic.js';
 import type { AnalyzeDocument, FlowReport } from '../src/metrics/types.js';
 import { openStore } from '../src/sink/store.js';
