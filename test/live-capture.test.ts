@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 
 import { runLiveBurst } from './support/live-burst.js';
 import { CLI_JS, inject, runCli, sleep, startLive, startTcpdump, uniquePrefix } from './support/live.js';
-import { trafficFilter, trafficPackets } from '../src/live/traffic.js';
+import { trafficFilter, trafficPackets } from './support/traffic.js';
 import type { AnalyzeDocument, FlowReport } from '../src/metrics/types.js';
 import { openStore } from '../src/sink/store.js';
 import { ROOT, TCPDUMP, testNeeding } from './support/prereq.js';

@@ -1,4 +1,4 @@
-// A child process that injects synthetic PDM traffic (src/live/traffic.ts) on an interface through
+// A child process that injects synthetic PDM traffic (traffic.ts) on an interface through
 // libpcap (pcap_inject), for live tests and the capture benchmark. It runs in its own process
 // because only one JS context per process may load node_pcap (native-notes/node_pcap.md §3.5) and so that the
 // capturing process is measured alone.
@@ -9,7 +9,7 @@
 // Prints one JSON line {"sent":N,"failed":N,"seconds":S} and exits.
 
 import { constructSession, setPcapWarningSink } from '../../src/capture/native.js';
-import { type TrafficSpec, trafficFrames } from '../../src/live/traffic.js';
+import { type TrafficSpec, trafficFrames } from './traffic.js';
 
 interface InjectRequest extends TrafficSpec {
   iface: string;

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { BurstCaptureResult } from './burst-capture-main.js';
-import { trafficFilter } from '../../src/live/traffic.js';
+import { trafficFilter } from './traffic.js';
 
 export interface BurstOptions {
   iface?: string;

@@ -3,7 +3,7 @@
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { TrafficSpec } from '../../src/live/traffic.js';
+import type { TrafficSpec } from './traffic.js';
 
 export const CLI_JS = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 export const INJECT_JS = fileURLToPath(new URL('./inject-main.js', import.meta.url));
