@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateBenchCapture } from './generate.js';
 import { generateEspBenchCapture } from './generate-esp.js';
-import { runLiveBurst } from '../src/live/burst.js';
+import { runLiveBurst } from '../test/support/live-burst.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CACHE = join(ROOT, '.bench-cache');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 
-import { PdmFrameTemplate } from '../src/capture/fixture-frames.js';
+import { PdmFrameTemplate } from './support/fixture-frames.js';
 import { readCaptureFile } from '../src/capture/offline.js';
 import { PcapWriter } from '../src/capture/pcap-writer.js';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 
-import { PdmFrameTemplate } from '../src/capture/fixture-frames.js';
+import { PdmFrameTemplate } from './support/fixture-frames.js';
 import { CaptureFileError, readCaptureFile } from '../src/capture/offline.js';
 import { PcapWriter, type PcapWriterOptions } from '../src/capture/pcap-writer.js';
 import { prescanCapture } from '../src/capture/prescan.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { startLive, sleep } from '../src/live/testing.js';
+import { startLive, sleep } from './support/live.js';
 import { CLI } from './support/cli.js';
 import { DEMO_PCAP } from './support/fixtures.js';
 import { ROOT, testNeeding } from './support/prereq.js';

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import type { AnalyzeDocument, FlowReport } from '../src/metrics/types.js';
 import { openStore } from '../src/sink/store.js';
-import { inject, sleep, startLive, uniquePrefix } from '../src/live/testing.js';
-import { trafficFilter } from '../src/live/traffic.js';
+import { inject, sleep, startLive, uniquePrefix } from './support/live.js';
+import { trafficFilter } from './support/traffic.js';
 import { CLI, REPO, pdmscope } from './support/cli.js';
 import { type Prereq, ROOT, testNeeding } from './support/prereq.js';
 

@@ -55,11 +55,6 @@ const CORE_FORBIDDEN_PACKAGES = ['worker_threads', 'child_process', 'pcap', 'cap
 // ---------------------------------------------------------------------------------------------
 // Today's violations. Every entry is `from -> to` (paths under src/) or, for a circle, the files
 // of one strongly connected component, sorted, joined with ` <-> `. Shrink only.
-//
-// Entries marked [test-only] concern files that the move of test-only code out of src/ (issue
-// 17, branch i17-testsupport: live/testing.ts, live/burst*.ts, live/inject-main.ts,
-// live/traffic.ts and its test, sink/*-testing.ts, capture/fixture-frames.ts, into test/support/)
-// takes away: after that merge they no longer exist, and the test names the lines to delete.
 
 const KNOWN_ARROWS: readonly string[] = [
   // The reader worker's helpers sit in capture/ and reach into the core (ESP pre-open, packet
@@ -98,21 +93,12 @@ const KNOWN_ARROWS: readonly string[] = [
   'flow/packet-record.test.ts -> decode/packet.ts',
   'flow/packet-record.ts -> decode/anomalies.ts',
   'flow/packet-record.ts -> decode/packet.ts',
-  // live/ is in no row of the table: session.ts goes to pipeline/ (or cli/), the rest to
-  // test/support/.
-  'live/inject-main.ts -> capture/native.ts', // [test-only]
+  // live/ is in no row of the table: session.ts goes to pipeline/ (or cli/).
   'live/session.ts -> capture/live.ts',
   'live/session.ts -> metrics/analyzer.ts',
   'live/session.ts -> metrics/flow-pdm.ts',
   'live/session.ts -> metrics/types.ts',
   'live/session.ts -> sink/store.ts',
-  'live/testing.ts -> cli/main.ts', // [test-only]
-  'live/traffic.test.ts -> metrics/analyzer.ts', // [test-only]
-  'live/traffic.ts -> wire/ext-header.ts', // [test-only]
-  'live/traffic.ts -> wire/ipv6.ts', // [test-only]
-  'live/traffic.ts -> wire/link.ts', // [test-only]
-  'live/traffic.ts -> wire/pdm.ts', // [test-only]
-  'live/traffic.ts -> wire/transport.ts', // [test-only]
   // The Analyzer decodes frames itself (it moves to pipeline/); the counters use decode/'s
   // anomaly catalogue as values and wire/'s hex32; flow-pdm's test builds PDM deltas with wire/.
   // The one catalogue (decode/anomalies.ts) also holds the findings that flow-pdm.ts and the
@@ -127,8 +113,6 @@ const KNOWN_ARROWS: readonly string[] = [
   'metrics/flow-pdm.test.ts -> decode/packet.ts',
   'metrics/flow-pdm.ts -> decode/anomalies.ts',
   'metrics/flow-pdm.test.ts -> wire/pdm.ts',
-  // A test helper that ships in src/ and loads test/support/.
-  'sink/report-testing.ts -> ../test/support/build.ts', // [test-only]
 ];
 
 const KNOWN_CYCLES: readonly string[] = [

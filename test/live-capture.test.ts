@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 
-import { runLiveBurst } from '../src/live/burst.js';
-import { CLI_JS, inject, runCli, sleep, startLive, startTcpdump, uniquePrefix } from '../src/live/testing.js';
-import { trafficFilter, trafficPackets } from '../src/live/traffic.js';
+import { runLiveBurst } from './support/live-burst.js';
+import { CLI_JS, inject, runCli, sleep, startLive, startTcpdump, uniquePrefix } from './support/live.js';
+import { trafficFilter, trafficPackets } from './support/traffic.js';
 import type { AnalyzeDocument, FlowReport } from '../src/metrics/types.js';
 import { openStore } from '../src/sink/store.js';
 import { ROOT, TCPDUMP, testNeeding } from './support/prereq.js';

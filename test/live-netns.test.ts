@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 
-import { type Running, inject, runCli, sleep, startLive, startTcpdump, uniquePrefix } from '../src/live/testing.js';
-import { trafficFilter } from '../src/live/traffic.js';
+import { type Running, inject, runCli, sleep, startLive, startTcpdump, uniquePrefix } from './support/live.js';
+import { trafficFilter } from './support/traffic.js';
 import type { AnalyzeDocument, FlowReport } from '../src/metrics/types.js';
 import { openStore } from '../src/sink/store.js';
 import { NETNS, ROOT, TCPDUMP, testNeeding } from './support/prereq.js';

@@ -14,7 +14,7 @@ import { hideBin } from 'yargs/helpers';
 import { queryCommand } from '../src/cli/commands/query.js';
 import { EXIT_USAGE, UserError, oneLine } from '../src/cli/errors.js';
 import { openStore } from '../src/sink/store.js';
-import { testFlow, testRunMeta } from '../src/sink/store-testing.js';
+import { testFlow, testRunMeta } from './support/store.js';
 import { formatDurationNs, parseDurationNs, toCsv } from '../src/sink/store-format.js';
 
 async function cliMain(argv: string[]): Promise<number> {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { openStore } from '../src/sink/store.js';
-import { testFlow, testRunMeta } from '../src/sink/store-testing.js';
+import { testFlow, testRunMeta } from './support/store.js';
 import { toJson } from '../src/sink/store-format.js';
 import { CLI, REPO } from './support/cli.js';
 

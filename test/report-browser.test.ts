@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { CHROMIUM, testNeeding } from './support/prereq.js';
 import { renderReport, writeReportFile } from '../src/sink/report.js';
-import { syntheticReportInput, threeFlowInput } from '../src/sink/report-testing.js';
+import { syntheticReportInput, threeFlowInput } from './support/report.js';
 import type { ReportStatus } from '../src/sink/report-client.js';
 
 const OUT_DIR = resolve(import.meta.dirname, '..', '..', 'test-output');

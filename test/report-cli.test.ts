@@ -10,9 +10,9 @@ import yargs from 'yargs';
 import { reportCommand } from '../src/cli/commands/report.js';
 import { EXIT_USAGE, UserError, oneLine } from '../src/cli/errors.js';
 import { openStore } from '../src/sink/store.js';
-import { testRunMeta } from '../src/sink/store-testing.js';
+import { testRunMeta } from './support/store.js';
 import { renderReport } from '../src/sink/report.js';
-import { syntheticReportInput } from '../src/sink/report-testing.js';
+import { syntheticReportInput } from './support/report.js';
 
 async function run(argv: string[]): Promise<{ code: number; stderr: string }> {
   let stderr = '';

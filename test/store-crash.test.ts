@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { openStore } from '../src/sink/store.js';
-import { testFlow, testRunMeta, testSamples } from '../src/sink/store-testing.js';
+import { testFlow, testRunMeta, testSamples } from './support/store.js';
 import type { Sample } from '../src/metrics/types.js';
 
 const SELF = fileURLToPath(import.meta.url);

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { openStore } from '../src/sink/store.js';
-import { testFlow, testRunMeta } from '../src/sink/store-testing.js';
+import { testFlow, testRunMeta } from './support/store.js';
 import { CLI, REPO, type CliResult } from './support/cli.js';
 import { testNeeding, type Prereq } from './support/prereq.js';
 
@@ -105,7 +105,7 @@ testNeeding('while a writer has the store open, a reader who cannot write the di
   // stays in the -wal file, not yet in the main file) until its stdin closes.
   const writer = spawn(process.execPath, ['--input-type=module', '-e', `
     const { openStore } = await import(${JSON.stringify(join(REPO, 'dist/src/sink/store.js'))});
-    const { testFlow, testRunMeta } = await import(${JSON.stringify(join(REPO, 'dist/src/sink/store-testing.js'))});
+    const { testFlow, testRunMeta } = await import(${JSON.stringify(join(REPO, 'dist/test/support/store.js'))});
     const store = openStore(${JSON.stringify(db)});
     store.writeRun(testRunMeta({ content_hash: 'two' }), [testFlow(0, { rtd_ns: [7e6] })]);
     process.stdout.write('ready\\n');

@@ -4,7 +4,7 @@ import {
   SeriesBuilder, cdfPoints, collectFlowSeries, cumulativeSeries, decodeFloat64, downsampleMinMax, encodeFloat64,
   interleaveSeries, type XY,
 } from './report-data.js';
-import { seededRandom } from './report-testing.js';
+import { seededRandom } from '../../test/support/report.js';
 import type { PsnEvent, Sample } from '../metrics/types.js';
 
 function randomSeries(n: number, seed: number): XY {

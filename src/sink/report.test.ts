@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { Script } from 'node:vm';
 import { ReportError, TIME_BUCKETS, renderReport, writeReportFile } from './report.js';
 import { decodeFloat64 } from './report-data.js';
-import { syntheticReportInput } from './report-testing.js';
+import { syntheticReportInput } from '../../test/support/report.js';
 import type { ClientData } from './report-client.js';
 
 function scripts(html: string): { attrs: string; body: string }[] {

@@ -10,7 +10,7 @@ import { PAGE_SIZE, StoreError, openStore, sampleInsertOrder } from './store.js'
 import { SAMPLE_METRICS, SampleColumns } from './sample-columns.js';
 import type { Sample } from '../metrics/types.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './store-schema.js';
-import { testFlow, testRunMeta, testSamples } from './store-testing.js';
+import { testFlow, testRunMeta, testSamples } from '../../test/support/store.js';
 import { rng } from '../../test/support/build.js';
 
 const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;

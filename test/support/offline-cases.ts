@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 
-import { PdmFrameTemplate } from '../../src/capture/fixture-frames.js';
+import { PdmFrameTemplate } from './fixture-frames.js';
 import { CaptureFileError, readCaptureFile, type ReaderMode, type ReadSummary } from '../../src/capture/offline.js';
 import { PcapWriter, type PcapWriterOptions } from '../../src/capture/pcap-writer.js';
 import { prescanCapture } from '../../src/capture/prescan.js';

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { Analyzer } from '../metrics/analyzer.js';
-import { formatStatusLine } from './status.js';
-import { trafficFrames, trafficPackets } from './traffic.js';
+import { Analyzer } from '../src/metrics/analyzer.js';
+import { trafficFrames, trafficPackets } from './support/traffic.js';
 
 test('synthetic conversations decode as PDM flows with the generated server delay', () => {
   const spec = { prefix: 'fd00:5d:1', flows: 3, exchanges: 100 };
@@ -29,11 +28,4 @@ test('synthetic conversations decode as PDM flows with the generated server dela
     assert.ok(f.rtd_ns.min! >= 390_000 && f.rtd_ns.max! <= 410_000, JSON.stringify(f.rtd_ns));
     assert.deepEqual(f.psn.initiator_to_responder, { lost: 0, reordered: 0, duplicates: 0, restarts: 0 });
   }
-});
-
-test('status line', () => {
-  const line = formatStatusLine('eth0', {
-    packets: 1234567, ipv6: 1000000, pdmPackets: 5000, malformed: 0, openFlows: 12, kernel: { received: 1, dropped: 1, ifDropped: 0 },
-  }, 2500.4);
-  assert.equal(line, 'eth0: 1,234,567 packets, 5,000 PDM, 12 flows, 2,500 pkt/s, 1 kernel drop');
 });

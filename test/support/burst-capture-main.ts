@@ -1,12 +1,12 @@
-// The capturing side of `runLiveBurst` (burst.ts), in its own process: a LiveSession (the
+// The capturing side of `runLiveBurst` (live-burst.ts), in its own process: a LiveSession (the
 // `pdmscope live` loop without a store) on an interface with a filter. Prints {"ready":true}
 // once capturing; reads the number of packets sent on stdin; waits until every one of them is
 // either delivered or counted as a kernel drop (or 2 s pass without progress); prints the
 // result as one JSON line and exits (node_pcap cannot release an idle handle, native-notes/node_pcap.md #9).
 //
-//   node dist/src/live/burst-capture-main.js '{"iface":"lo","filter":"ip6 net fd00:5d:1::/48","snapLen":512}'
+//   node dist/test/support/burst-capture-main.js '{"iface":"lo","filter":"ip6 net fd00:5d:1::/48","snapLen":512}'
 
-import { LiveSession } from './session.js';
+import { LiveSession } from '../../src/live/session.js';
 
 interface Request {
   iface: string;
@@ -23,7 +23,10 @@ export interface BurstCaptureResult {
   interface_dropped: number;
 }
 
-const req = JSON.parse(process.argv[2] ?? '{}') as Request;
+// node --test runs every .js file under dist/test as a test file, this one too, without a
+// request: there is nothing to capture then.
+if (process.argv[2] === undefined) process.exit(0);
+const req = JSON.parse(process.argv[2]) as Request;
 let session: LiveSession;
 try {
   session = new LiveSession({

@@ -1,9 +1,9 @@
 // Synthetic report inputs for tests and for trying the report by hand: an analyze/1 document
 // whose statistics are computed from the generated samples, so tables and charts agree.
 
-import { ANALYZE_SCHEMA, type AnalyzeDocument, type DurationStats, type FlowReport, type PsnEvent, type Sample } from '../metrics/types.js';
-import { rng } from '../../test/support/build.js';
-import type { ReportInput } from './report.js';
+import { ANALYZE_SCHEMA, type AnalyzeDocument, type DurationStats, type FlowReport, type PsnEvent, type Sample } from '../../src/metrics/types.js';
+import { rng } from './build.js';
+import type { ReportInput } from '../../src/sink/report.js';
 
 /** A seeded PRNG (mulberry32) so generated inputs are the same on every run. */
 export const seededRandom = rng;

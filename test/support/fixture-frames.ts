@@ -1,5 +1,5 @@
-// Synthetic frames for capture tests and the benchmark generator: one reusable template per
-// link type, with the per-packet fields (PSN, deltas, UDP source port) patched in place.
+// Synthetic frames for capture tests: one reusable template per link type, with the per-packet
+// fields (PSN, deltas, UDP source port) patched in place.
 //
 //  Ethernet (14) | IPv6 (40, next header 60) | Destination Options (16, next header 17) |
 //  UDP (8) | payload

@@ -7,11 +7,11 @@
 // so one template frame per direction is built once and only the 12 PDM bytes are rewritten
 // per packet: no allocation per packet, which the burst sender needs.
 
-import { IPPROTO_DSTOPTS, IPPROTO_UDP, emitOptionsHeader, optionsHeaderLength } from '../wire/ext-header.js';
-import { IPV6_HEADER_LEN, emitIpv6, parseIpv6Address } from '../wire/ipv6.js';
-import { ETHERNET_HEADER_LEN, ETHERTYPE_IPV6, emitEthernet } from '../wire/link.js';
-import { type PdmRepr, type ScaledDelta, PDM_OPTION_LENGTH, emitPdm, encodePdmDeltaNs } from '../wire/pdm.js';
-import { emitUdp, udpLength } from '../wire/transport.js';
+import { IPPROTO_DSTOPTS, IPPROTO_UDP, emitOptionsHeader, optionsHeaderLength } from '../../src/wire/ext-header.js';
+import { IPV6_HEADER_LEN, emitIpv6, parseIpv6Address } from '../../src/wire/ipv6.js';
+import { ETHERNET_HEADER_LEN, ETHERTYPE_IPV6, emitEthernet } from '../../src/wire/link.js';
+import { type PdmRepr, type ScaledDelta, PDM_OPTION_LENGTH, emitPdm, encodePdmDeltaNs } from '../../src/wire/pdm.js';
+import { emitUdp, udpLength } from '../../src/wire/transport.js';
 
 export interface ConversationSpec {
   client: string;

@@ -1,11 +1,11 @@
 // Helpers for the live integration tests (test/live-*.test.ts): run `pdmscope live`, tcpdump and
-// the injector as child processes and wait for what they print. Not used by the CLI.
+// the injector as child processes and wait for what they print.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TrafficSpec } from './traffic.js';
 
-export const CLI_JS = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+export const CLI_JS = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 export const INJECT_JS = fileURLToPath(new URL('./inject-main.js', import.meta.url));
 
 export interface Running {

@@ -3,12 +3,12 @@
 // because only one JS context per process may load node_pcap (native-notes/node_pcap.md §3.5) and so that the
 // capturing process is measured alone.
 //
-//   node dist/src/live/inject-main.js '{"iface":"lo","prefix":"fd00:5d:1","flows":4,"exchanges":100}'
+//   node dist/test/support/inject-main.js '{"iface":"lo","prefix":"fd00:5d:1","flows":4,"exchanges":100}'
 //
 // Optional: "ratePps" (0 or absent: as fast as possible), "ethernet" (default true).
 // Prints one JSON line {"sent":N,"failed":N,"seconds":S} and exits.
 
-import { constructSession, setPcapWarningSink } from '../capture/native.js';
+import { constructSession, setPcapWarningSink } from '../../src/capture/native.js';
 import { type TrafficSpec, trafficFrames } from './traffic.js';
 
 interface InjectRequest extends TrafficSpec {
@@ -58,4 +58,6 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-void main();
+// node --test runs every .js file under dist/test as a test file, this one too, without a
+// request: there is nothing to inject then.
+if (process.argv[2] !== undefined) void main();

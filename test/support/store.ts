@@ -1,8 +1,8 @@
-// Builders of synthetic runs for the store's tests and benchmarks (not used by the CLI).
+// Builders of synthetic runs for the store's tests.
 
-import { DurationAccumulator } from '../metrics/sketch.js';
-import type { FlowReport, Sample } from '../metrics/types.js';
-import type { FlowToStore, RunMeta } from './store.js';
+import { DurationAccumulator } from '../../src/metrics/sketch.js';
+import type { FlowReport, Sample } from '../../src/metrics/types.js';
+import type { FlowToStore, RunMeta } from '../../src/sink/store.js';
 
 export function testRunMeta(overrides: Partial<RunMeta> = {}): RunMeta {
   return {
