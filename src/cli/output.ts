@@ -11,7 +11,7 @@ export class LineWriter {
   private readonly fd: number;
   private pending: string[] = [];
   private pendingChars = 0;
-  /** True once the reader has gone away (EPIPE); further writes are dropped. */
+  /** True once the reader has gone away (EPIPE, or ECONNRESET on a socket); further writes are dropped. */
   closed = false;
 
   constructor(fd = 1) {
@@ -41,7 +41,9 @@ export class LineWriter {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EAGAIN') continue; // a non-blocking pipe that is full: try again
-        if (code === 'EPIPE') { this.closed = true; return; }
+        // A pipe's reader gone is EPIPE; stdout may also be a socket (a parent that spawned us with
+        // Node's 'pipe' stdio gets a socket pair), whose closed peer can show as ECONNRESET.
+        if (code === 'EPIPE' || code === 'ECONNRESET') { this.closed = true; return; }
         throw err;
       }
     }
