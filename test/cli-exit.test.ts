@@ -5,13 +5,13 @@
 // The capture is written by Python's struct, not by pdmscope's own codecs.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { pdmscope, CLI } from './support/cli.js';
+import { pdmscope, CLI, REPO } from './support/cli.js';
 import { IN_CI } from './support/prereq.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -119,5 +119,22 @@ test('SIGINT while the reader thread reads: the signal ends the process, no nati
     assert.doesNotMatch(stderr, NATIVE_TRACE, `after ${delayMs} ms`);
     // Ended by the signal, or it had read the whole file already.
     assert.ok(signal === 'SIGINT' || code === 0, `after ${delayMs} ms: code ${code} signal ${signal}: ${stderr}`);
+  }
+});
+
+test('a CLI that cannot load (a broken build) while the capture is being read ahead: one line, exit 2, no native trace', (t) => {
+  if (!needPython(t)) return;
+  // A copy of the build whose report-format.js lacks an export the CLI imports: main.ts has
+  // started the read ahead when the import of cli.js fails.
+  const copy = join(dir, 'broken');
+  cpSync(join(REPO, 'dist'), join(copy, 'dist'), { recursive: true });
+  symlinkSync(join(REPO, 'node_modules'), join(copy, 'node_modules'));
+  const reportFormat = join(copy, 'dist/src/sink/report-format.js');
+  writeFileSync(reportFormat, readFileSync(reportFormat, 'utf8').replace('export function formatDurationNs', 'function formatDurationNsGone'));
+  for (let i = 0; i < 3; i++) {
+    const r = spawnSync(process.execPath, [join(copy, 'dist/src/cli/main.js'), 'analyze', big, '--no-db'], { encoding: 'utf8', env: { ...process.env, PDMSCOPE_READER: 'auto' } });
+    assert.doesNotMatch(r.stderr, NATIVE_TRACE);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^pdmscope: cannot load the command line \(.*formatDurationNs.*\); rebuild with npm run setup\n$/);
   }
 });

@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import { createRingBuffer } from '../capture/frame-ring.js';
 import { isFatalProblem, prescanCapture } from '../capture/prescan.js';
-import { prewarmReaderWorker, readerModeFromEnv, startSpeculativeRead, WORKER_MIN_BYTES } from '../capture/reader-prewarm.js';
+import { prewarmReaderWorker, readerModeFromEnv, startSpeculativeRead, stopReaderThreads, WORKER_MIN_BYTES } from '../capture/reader-prewarm.js';
 import { commandWord } from './commands/index.js';
 
 /** Commands that read capture files through readCaptureFile. */
@@ -57,4 +57,13 @@ function startReaderWorker(argv: readonly string[]): void {
 }
 
 startReaderWorker(process.argv.slice(2));
-await import('./cli.js');
+try {
+  await import('./cli.js');
+} catch (err) {
+  // The CLI did not even load (a broken build or install). The reader thread started above must
+  // not be inside libpcap when the process ends, or node aborts (cli.ts main() says why).
+  const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+  process.stderr.write(`pdmscope: cannot load the command line (${why}); rebuild with npm run setup\n`);
+  await stopReaderThreads();
+  process.exitCode = 2;
+}
