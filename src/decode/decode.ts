@@ -17,7 +17,7 @@ import {
 } from '../wire/transport.js';
 import { EspOpenResult, type EspOpener } from './esp-opener.js';
 import {
-  type DecodedPacket, LAYER_INSIDE_ESP, LAYER_OUTER, LAYER_TUNNEL, MAX_EXT_HEADERS, MAX_PDM_PER_PACKET,
+  type DecodedPacket, LAYER_INSIDE_ESP, LAYER_OUTER, LAYER_TUNNEL, MAX_EXT_HEADERS, MAX_PDM_PER_PACKET, type PdmHit,
 } from './packet.js';
 
 export interface DecodeContext {
@@ -245,6 +245,26 @@ function walkOptions(buf: Uint8Array, hdrOff: number, hdrLen: number, proto: num
   }
 }
 
+/** The next PDM slot of the packet, placed; null (pdm_duplicate) when the packet has used them all. */
+function takePdmHit(o: number, hdrOff: number, proto: number, index: number, layer: number, out: DecodedPacket): PdmHit | null {
+  if (out.pdmCount === MAX_PDM_PER_PACKET) {
+    out.flag('pdm_duplicate', `more than ${MAX_PDM_PER_PACKET} pdm options`);
+    return null;
+  }
+  const hit = out.pdm[out.pdmCount++]!;
+  hit.position = proto === IPPROTO_HOPOPTS ? 'hop_by_hop' : 'dstopts';
+  hit.layer = layer;
+  hit.headerIndex = index;
+  hit.offsetInHeader = o - hdrOff;
+  return hit;
+}
+
+/** RFC 8250 §3.1 puts PDM in Destination Options; RFC 8200 §4.2 aligns it at 2n. */
+function flagPdmPlacement(o: number, hdrOff: number, proto: number, out: DecodedPacket): void {
+  if (proto === IPPROTO_HOPOPTS) out.flag('pdm_in_hop_by_hop', 'pdm in a hop-by-hop options header');
+  else if ((o - hdrOff) % 2 !== 0) out.flag('pdm_misaligned', `pdm at odd offset ${o - hdrOff}`);
+}
+
 function recordPdm(buf: Uint8Array, o: number, hdrOff: number, proto: number, index: number, layer: number, out: DecodedPacket): void {
   // RFC 8250 (length 10) stays on this short path; any other length goes to recordOtherPdm, so
   // the common case keeps the size the JIT inlines into the header walk.
@@ -252,15 +272,8 @@ function recordPdm(buf: Uint8Array, o: number, hdrOff: number, proto: number, in
     recordOtherPdm(buf, o, hdrOff, proto, index, layer, out);
     return;
   }
-  if (out.pdmCount === MAX_PDM_PER_PACKET) {
-    out.flag('pdm_duplicate', `more than ${MAX_PDM_PER_PACKET} pdm options`);
-    return;
-  }
-  const hit = out.pdm[out.pdmCount++]!;
-  hit.position = proto === IPPROTO_HOPOPTS ? 'hop_by_hop' : 'dstopts';
-  hit.layer = layer;
-  hit.headerIndex = index;
-  hit.offsetInHeader = o - hdrOff;
+  const hit = takePdmHit(o, hdrOff, proto, index, layer, out);
+  if (hit === null) return;
   hit.version = 1;
   hit.epoch = 0;
   hit.globalPointer = 0;
@@ -270,8 +283,7 @@ function recordPdm(buf: Uint8Array, o: number, hdrOff: number, proto: number, in
   hit.psnLastRecv = (buf[o + 6]! << 8) | buf[o + 7]!;
   hit.deltaLastRecv = (buf[o + 8]! << 8) | buf[o + 9]!;
   hit.deltaLastSent = (buf[o + 10]! << 8) | buf[o + 11]!;
-  if (proto === IPPROTO_HOPOPTS) out.flag('pdm_in_hop_by_hop', 'pdm in a hop-by-hop options header');
-  else if ((o - hdrOff) % 2 !== 0) out.flag('pdm_misaligned', `pdm at odd offset ${o - hdrOff}`);
+  flagPdmPlacement(o, hdrOff, proto, out);
 }
 
 /** A PDM option whose length is not 10: the PDMv2 clear form (length 22, version 2), or pdm_bad_length. */
@@ -282,19 +294,11 @@ function recordOtherPdm(buf: Uint8Array, o: number, hdrOff: number, proto: numbe
     out.flag('pdm_bad_length', `pdm option length ${dataLen}${draft}`);
     return;
   }
-  if (out.pdmCount === MAX_PDM_PER_PACKET) {
-    out.flag('pdm_duplicate', `more than ${MAX_PDM_PER_PACKET} pdm options`);
-    return;
-  }
-  const hit = out.pdm[out.pdmCount++]!;
-  hit.position = proto === IPPROTO_HOPOPTS ? 'hop_by_hop' : 'dstopts';
-  hit.layer = layer;
-  hit.headerIndex = index;
-  hit.offsetInHeader = o - hdrOff;
+  const hit = takePdmHit(o, hdrOff, proto, index, layer, out);
+  if (hit === null) return;
   hit.version = 2;
   readPdmV2(buf, o, hit);
-  if (proto === IPPROTO_HOPOPTS) out.flag('pdm_in_hop_by_hop', 'pdm in a hop-by-hop options header');
-  else if ((o - hdrOff) % 2 !== 0) out.flag('pdm_misaligned', `pdm at odd offset ${o - hdrOff}`);
+  flagPdmPlacement(o, hdrOff, proto, out);
 }
 
 /** A Routing header makes the Destination Options headers before it (same layer) non-final. */
