@@ -13,7 +13,7 @@ import { FlowPdm, type MetricName, type SampleObserver } from './flow-pdm.js';
 import { protoName } from './proto-names.js';
 import type { DurationAccumulator } from './sketch.js';
 import {
-  ANALYZE_SCHEMA, type AnalyzeDocument, type DurationStats, type FlowReport, type InputReport,
+  ANALYZE_SCHEMA, type AnalyzeDocument, type DurationStats, EMPTY_STATS, type FlowReport, type FlowSketches, type InputReport,
 } from './types.js';
 
 /**
@@ -57,19 +57,11 @@ export interface FlowSpill {
   close(): void;
 }
 
-/** Serialized quantile sketches of a finished flow, for the store and cross-run merges. */
-export interface FlowSketches {
-  server_delay_ns: Uint8Array | null;
-  total_ns: Uint8Array | null;
-  rtd_ns: Uint8Array | null;
-}
-
 export interface FlowRecord {
   report: FlowReport;
   sketches: FlowSketches;
 }
 
-const EMPTY_STATS: DurationStats = { count: 0, min: null, mean: null, max: null, p50: null, p90: null, p99: null };
 
 /**
  * The flows of a finished analysis in output order (most PDM packets first). Each report is

@@ -7,7 +7,7 @@
 // count, sum, min and max are exact. Merging adds bucket counts, so a merged sketch is the
 // sketch of the union: percentiles across runs come from merged sketches, never averaged.
 
-import type { DurationStats } from './types.js';
+import { type DurationStats, EMPTY_STATS } from './types.js';
 
 /** Magnitudes below this many ns count as zero: far below PDM's resolution of 1 attosecond. */
 const MIN_INDEXABLE_NS = 1e-12;
@@ -499,7 +499,7 @@ export function doubleArray(n: number): number[] {
 /** The statistics a stored or merged sketch describes (the same fields as DurationAccumulator.stats). */
 export function statsFromSketch(sketch: QuantileSketch | null): DurationStats {
   if (sketch === null || sketch.count === 0) {
-    return { count: 0, min: null, mean: null, max: null, p50: null, p90: null, p99: null };
+    return { ...EMPTY_STATS };
   }
   return {
     count: sketch.count, min: sketch.min, mean: sketch.sum / sketch.count, max: sketch.max,

@@ -16,6 +16,16 @@ export interface DurationStats {
   p99: number | null;
 }
 
+/** The statistics of a metric with no samples. Shared: copy it (`{ ...EMPTY_STATS }`) to change it. */
+export const EMPTY_STATS: Readonly<DurationStats> = { count: 0, min: null, mean: null, max: null, p50: null, p90: null, p99: null };
+
+/** Serialized quantile sketches of a finished flow, for the store and cross-run merges. */
+export interface FlowSketches {
+  server_delay_ns: Uint8Array | null;
+  total_ns: Uint8Array | null;
+  rtd_ns: Uint8Array | null;
+}
+
 export interface PsnCounters {
   lost: number;
   reordered: number;

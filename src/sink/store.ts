@@ -9,8 +9,9 @@ import { closeSync, existsSync, openSync, readSync, realpathSync, statSync, type
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { QuantileSketch, statsFromSketch } from '../metrics/sketch.js';
-import type {
-  DurationStats, EspInfo, Finding, FlowReport, InputReport, PsnCounters, PsnEvent, Sample,
+import {
+  type DurationStats, EMPTY_STATS, type EspInfo, type Finding, type FlowReport, type FlowSketches, type InputReport,
+  type PsnCounters, type PsnEvent, type Sample,
 } from '../metrics/types.js';
 import type { AnomalyCounts } from '../decode/anomalies.js';
 import {
@@ -42,12 +43,6 @@ export interface RunMeta {
   anomalies: AnomalyCounts | Record<string, number>;
   esp_no_sa_by_spi?: Record<string, number>;
   tool_version: string;
-}
-
-export interface FlowSketches {
-  server_delay_ns: Uint8Array | null;
-  total_ns: Uint8Array | null;
-  rtd_ns: Uint8Array | null;
 }
 
 export interface FlowToStore {
@@ -381,8 +376,6 @@ function prepareConnection(db: Db, path: string, readonly: boolean, migrations: 
     }).immediate();
   }
 }
-
-const EMPTY_STATS: DurationStats = { count: 0, min: null, mean: null, max: null, p50: null, p90: null, p99: null };
 
 function statsParams(stats: DurationStats | undefined): unknown[] {
   const s = stats ?? EMPTY_STATS;

@@ -5,7 +5,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import type { Argv, CommandModule } from 'yargs';
-import type { DurationStats, FlowReport, PsnCounters, Sample } from '../../metrics/types.js';
+import { type DurationStats, EMPTY_STATS, type FlowReport, type PsnCounters, type Sample } from '../../metrics/types.js';
 import { StoreError, openStore } from '../../sink/store.js';
 import { formatIpv6, parseIpv6Address } from '../../wire/ipv6.js';
 import { FrameTooLargeError, pdmUdpIpv6Length } from '../../send/frame-builder.js';
@@ -120,8 +120,6 @@ function bindLocalPort(hop: NextHop): Promise<Socket> {
 function psnCounters(lost: number): PsnCounters {
   return { lost, reordered: 0, duplicates: 0, restarts: 0 };
 }
-
-const EMPTY_STATS: DurationStats = { count: 0, min: null, mean: null, max: null, p50: null, p90: null, p99: null };
 
 /** Replies missing from the reflector's PSN sequence (serial arithmetic mod 2^16). */
 function replyPsnGaps(replies: readonly ReplyRecord[]): number {
