@@ -9,8 +9,8 @@
 
 import { readFileSync } from 'node:fs';
 import {
-  HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, constructSession, linkTypeNumber, type NativePcapSession,
-  packetHeaderWord, pcapModule, setPcapWarningSink,
+  HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, constructSession, linkTypeNumber, microsFromSecUsec,
+  type NativePcapSession, packetHeaderWord, pcapModule, setPcapWarningSink,
 } from './native.js';
 import type { FrameCallback } from './offline.js';
 
@@ -121,7 +121,7 @@ export function openLiveCapture(iface: string, options: LiveCaptureOptions, onFr
     const h = this.header;
     const capLen = packetHeaderWord(h, HEADER_CAPLEN);
     const wireLen = packetHeaderWord(h, HEADER_WIRELEN);
-    const tsUs = packetHeaderWord(h, HEADER_SEC) * 1e6 + packetHeaderWord(h, HEADER_USEC);
+    const tsUs = microsFromSecUsec(packetHeaderWord(h, HEADER_SEC), packetHeaderWord(h, HEADER_USEC));
     try {
       onFrame(this.buf, capLen <= this.buf.length ? capLen : this.buf.length, wireLen, tsUs);
       delivered++;

@@ -21,7 +21,7 @@ import {
   claimSpeculativeRead, READER_WORKER_URL, readerModeFromEnv, takePrewarmedReaderWorker, WORKER_MIN_BYTES,
 } from './reader-prewarm.js';
 import {
-  HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, linkTypeNumber, type NativeSessionBinding, type OfflineSession,
+  HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, linkTypeNumber, microsFromSecUsec, type NativeSessionBinding, type OfflineSession,
   openOfflineSession, pcapLoadedHere, readerWorkersAlive,
 } from './native.js';
 import { type CaptureFileFormat, isFatalProblem, MAX_RECORD_CAPLEN, prescanCapture, type PrescanResult } from './prescan.js';
@@ -276,7 +276,7 @@ function readHere(path: string, filter: string, delivery: Delivery): Promise<Dra
   return drainWithLibpcap(path, filter, (buf, w) => {
     const capLen = w[HEADER_CAPLEN]!;
     return delivery.deliver(buf, capLen <= buf.length ? capLen : buf.length, w[HEADER_WIRELEN]!,
-      w[HEADER_SEC]! * 1e6 + w[HEADER_USEC]!);
+      microsFromSecUsec(w[HEADER_SEC]!, w[HEADER_USEC]!));
   });
 }
 
@@ -345,7 +345,7 @@ async function runReaderWorker(read: WorkerRead, d: Delivery): Promise<DrainResu
     while (i < end) {
       const capLen = w[i]!;
       const wireLen = w[i + 1]!;
-      const tsUs = (w[i + 2]! >>> 0) * 1e6 + (w[i + 3]! >>> 0);
+      const tsUs = microsFromSecUsec(w[i + 2]!, w[i + 3]!);
       const n = (capLen + 3) >> 2;
       const annotationWords = w[i + RECORD_ANNOTATION_WORDS]!;
       const from = i + RECORD_WORDS_BEFORE_FRAME;

@@ -135,6 +135,8 @@ export class PacketRecordView {
     this.hit = null;
     if (!this.keyed) return;
     const k = this.key;
+    // capture/native.ts microsFromSecUsec, inline: flow/ may not import capture/ (the codec
+    // moves to pipeline/reader-thread/ in issue 17, and then calls it).
     this.tsUs = (w[n]! >>> 0) * 1e6 + (w[n + 1]! >>> 0);
     k.proto = w[n + 2]!;
     k.s0 = w[n + 3]!; k.s1 = w[n + 4]!; k.s2 = w[n + 5]!; k.s3 = w[n + 6]!;

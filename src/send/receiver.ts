@@ -11,7 +11,8 @@
 // node_pcap survives the interface going down or away (native-notes/cap.md §1).
 
 import {
-  HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, type NativeLiveSession, linkTypeNumber, packetHeaderWord, pcapModule,
+  HEADER_CAPLEN, HEADER_SEC, HEADER_USEC, HEADER_WIRELEN, type NativeLiveSession, linkTypeNumber, microsFromSecUsec,
+  packetHeaderWord, pcapModule,
 } from '../capture/native.js';
 import type { MonotonicClock } from './pdm-endpoint.js';
 import { type PacketSink, SinkError, NEED_NET_RAW } from './sink.js';
@@ -72,7 +73,7 @@ export class LiveReceiver {
         const h = p.header;
         f.capLen = Math.min(packetHeaderWord(h, HEADER_CAPLEN), p.buf.length);
         f.wireLen = packetHeaderWord(h, HEADER_WIRELEN);
-        f.capTsUs = packetHeaderWord(h, HEADER_SEC) * 1e6 + packetHeaderWord(h, HEADER_USEC);
+        f.capTsUs = microsFromSecUsec(packetHeaderWord(h, HEADER_SEC), packetHeaderWord(h, HEADER_USEC));
         f.rxNs = rxNs;
         f.frame = p.buf;
         onFrame(f);
