@@ -9,10 +9,10 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 
 import { pdmscope, CLI, REPO } from './support/cli.js';
-import { IN_CI } from './support/prereq.js';
+import { PYTHON3, testNeeding } from './support/prereq.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -40,31 +40,18 @@ with open(path, 'wb') as out:
 
 let dir = '';
 let big = '';
-let python: string | null = null;
 
 before(() => {
+  if (!PYTHON3.available()) return; // the tests skip (or fail in CI) through testNeeding
   dir = mkdtempSync(join(tmpdir(), 'pdmscope-exit-'));
   big = join(dir, 'big.pcap');
-  try {
-    execFileSync(PYTHON, ['-c', WRITE_PCAP, big, String(10 * 1024 * 1024)]);
-  } catch (err) {
-    python = `needs ${PYTHON}: ${(err as Error).message.split('\n')[0]}`;
-  }
+  execFileSync(PYTHON, ['-c', WRITE_PCAP, big, String(10 * 1024 * 1024)]);
 });
 after(() => { if (dir !== '') rmSync(dir, { recursive: true, force: true }); });
 
-/** Skips without Python (fails in CI). */
-function needPython(t: { skip(why: string): void }): boolean {
-  if (python === null) return true;
-  if (IN_CI) assert.fail(python);
-  t.skip(python);
-  return false;
-}
-
 const NATIVE_TRACE = /PcapSession|Native stack trace|Assertion failed|node::|\n\s+at /;
 
-test('a usage error on a 10 MB capture is one line and exit 1 with every reader mode and command', (t) => {
-  if (!needPython(t)) return;
+testNeeding('a usage error on a 10 MB capture is one line and exit 1 with every reader mode and command', [PYTHON3], () => {
   assert.ok(statSync(big).size >= 10 * 1024 * 1024);
   const cases: string[][] = [
     ['--format', 'jsn'],
@@ -96,8 +83,7 @@ test('a usage error on a 10 MB capture is one line and exit 1 with every reader 
   }
 });
 
-test('--help and --version while the capture is being read ahead: their output and exit 0, nothing on stderr', (t) => {
-  if (!needPython(t)) return;
+testNeeding('--help and --version while the capture is being read ahead: their output and exit 0, nothing on stderr', [PYTHON3], () => {
   for (let i = 0; i < 4; i++) {
     for (const flag of ['--version', '--help']) {
       const r = pdmscope(['analyze', big, flag], { env: { PDMSCOPE_READER: 'worker' } });
@@ -108,8 +94,7 @@ test('--help and --version while the capture is being read ahead: their output a
   }
 });
 
-test('SIGINT while the reader thread reads: the signal ends the process, no native trace', async (t) => {
-  if (!needPython(t)) return;
+testNeeding('SIGINT while the reader thread reads: the signal ends the process, no native trace', [PYTHON3], async () => {
   for (const delayMs of [50, 150, 250]) {
     const child = spawn(process.execPath, [CLI, 'analyze', big, '--format', 'json', '--no-db', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -122,8 +107,7 @@ test('SIGINT while the reader thread reads: the signal ends the process, no nati
   }
 });
 
-test('a CLI that cannot load (a broken build) while the capture is being read ahead: one line, exit 2, no native trace', (t) => {
-  if (!needPython(t)) return;
+testNeeding('a CLI that cannot load (a broken build) while the capture is being read ahead: one line, exit 2, no native trace', [PYTHON3], () => {
   // A copy of the build whose report-format.js lacks an export the CLI imports: main.ts has
   // started the read ahead when the import of cli.js fails.
   const copy = join(dir, 'broken');

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -14,9 +14,8 @@ import { openStore } from '../src/sink/store.js';
 import { inject, sleep, startLive, uniquePrefix } from './support/live.js';
 import { trafficFilter } from './support/traffic.js';
 import { CLI, REPO, pdmscope } from './support/cli.js';
-import { type Prereq, ROOT, testNeeding } from './support/prereq.js';
+import { PYTHON3, ROOT, testNeeding } from './support/prereq.js';
 
-const PYTHON3: Prereq = { name: 'python3', available: () => existsSync('/usr/bin/python3') };
 const dir = mkdtempSync(join(tmpdir(), 'pdmscope-flow-bound-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -2,6 +2,7 @@
 // developer machine; in CI (CI=true) a missing prerequisite fails the test instead.
 
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 
@@ -32,6 +33,7 @@ export const TCPDUMP = once('tcpdump', () => hasCommand('tcpdump'));
 export const SCAPY = once('python3 with scapy', () => {
   try { execFileSync('/usr/bin/python3', ['-c', 'import scapy.all'], { stdio: 'ignore' }); return true; } catch { return false; }
 });
+export const PYTHON3 = once('python3', () => existsSync('/usr/bin/python3'));
 export const CHROMIUM = once('chromium', () => hasCommand('chromium'));
 export const NETNS = once('network namespaces', () => {
   if (process.getuid?.() !== 0) return false;

@@ -2,13 +2,11 @@
 // encoders) and the refusal each must meet at `pdmscope reflect`.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RefusalName } from '../../src/send/probe-check.js';
 import { REPO } from './cli.js';
-import type { Prereq } from './prereq.js';
 
-export const PYTHON3: Prereq = { name: 'python3', available: () => existsSync('/usr/bin/python3') };
+export { PYTHON3 } from './prereq.js';
 export const PROBES_PY = join(REPO, 'test/support/reflect_probes.py');
 
 /** Which refusal each probe must meet; null: answered. */
